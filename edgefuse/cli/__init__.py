@@ -1,0 +1,1 @@
+"""The `edgefuse` command line: thin edges over one core call per command."""

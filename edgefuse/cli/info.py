@@ -1,0 +1,86 @@
+"""`edgefuse info [NAME] [--input-size HxW] [--json]`: the model registry and cost tables."""
+
+from __future__ import annotations
+
+import json
+from typing import Optional
+
+import typer
+
+from edgefuse.cli.common import console, gmac, parse_size
+
+
+def info(
+    name: Optional[str] = typer.Argument(None, help="A registered model (see the list without NAME)."),
+    input_size: Optional[str] = typer.Option(None, "--input-size", help="HxW, e.g. 480x640."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object (for other tools)."),
+    weights: bool = typer.Option(False, "--weights", help="List the shipped pretrained weights."),
+) -> None:
+    """List registered models, or show one model's per-path MAdds (measured, not typed in)."""
+    from rich.table import Table
+
+    from edgefuse.models.registry import get_config, list_configs
+
+    if weights:
+        from edgefuse.weights import list_weights
+
+        rows = list_weights()
+        if as_json:
+            print(json.dumps(rows, indent=2))
+            return
+        table = Table(title="Shipped weights")
+        for col in ("name", "model", "trained on", "mIoU"):
+            table.add_column(col)
+        for r in rows:
+            table.add_row(r["name"], r.get("model", ""), r.get("data", ""), str(r.get("miou", "")))
+        console.print(table if rows else "No shipped weights in this install.")
+        return
+    if name is None:
+        names = list_configs()
+        if as_json:
+            print(json.dumps([get_config(n).to_dict() for n in names], indent=2))
+            return
+        table = Table(title="edgefuse models")
+        for col in ("name", "family", "encoder", "classes", "input", "description"):
+            table.add_column(col)
+        for n in names:
+            c = get_config(n)
+            table.add_row(n, c.family.value, f"{c.encoder}/{c.block} x{c.width:g}", str(c.num_classes),
+                          f"{c.input_size[0]}x{c.input_size[1]}", c.description)
+        console.print(table)
+        console.print("Per-path costs: [bold]edgefuse info NAME[/] (add --json for tools)")
+        return
+
+    from edgefuse.models.costs import measure_costs
+    from edgefuse.models.registry import build_model
+
+    size = parse_size(input_size)
+    overrides = {"input_size": size} if size else {}
+    model = build_model(name, **overrides)
+    costs = measure_costs(model)
+    if as_json:
+        payload = {
+            "model": name,
+            "input_size": list(costs.input_size),
+            "stem_madds": costs.stem_madds,
+            "gate_madds": costs.gate_madds,
+            "paths": [{"index": p.index, "decision": list(p.decision), "madds": p.madds,
+                       "depth_encoder_madds": p.depth_encoder_madds, "path_madds": p.path_madds}
+                      for p in costs.paths],
+        }
+        print(json.dumps(payload, indent=2))
+        return
+    h, w = costs.input_size
+    table = Table(title=f"{name} at {h}x{w}: MAdds per frame (GMAC)")
+    for col in ("path", "fuses in cells", "total", "depth encoder", "path graph"):
+        table.add_column(col, justify="right")
+    for p in costs.paths:
+        cells = ",".join(str(i + 1) for i, f in enumerate(p.decision) if f) or "-"
+        table.add_row(str(p.index), cells, gmac(p.madds), gmac(p.depth_encoder_madds), gmac(p.path_madds))
+    console.print(table)
+    console.print(f"stem {gmac(costs.stem_madds)} GMAC, gate {gmac(costs.gate_madds)} GMAC "
+                  "(counted with torch.utils.flop_counter; 1 MAdd = 2 FLOPs)")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("info")(info)

@@ -1,0 +1,191 @@
+"""The interface every segmentation model in edgefuse implements.
+
+A model is split the way it is deployed (DESIGN.md "Engines"):
+
+    stem(rgb, depth) -> named features      (what stem_gate.onnx computes)
+    gate(features)   -> logits over paths   (None for a static model)
+    run_path(k, features) -> logits        (what path_<k>.onnx computes)
+
+Inputs are *raw*: rgb float32 N x 3 x H x W in 0..255 (RGB order), depth float32
+N x 1 x H x W in millimetres with 0 = no measurement. Normalisation is part of the model,
+so the exported graph holds it and the runtime does no arithmetic on pixels.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from edgefuse.models.paths import PathSet
+
+Features = dict[str, torch.Tensor]
+
+
+@dataclass
+class SegOutput:
+    """Training-mode output. `gate_weights` is N x P (one-hot straight-through or soft);
+    `path_index` is the path each sample took (None where every path ran, soft mode)."""
+
+    logits: torch.Tensor
+    side: tuple[torch.Tensor, ...] = ()
+    gate_logits: torch.Tensor | None = None
+    gate_weights: torch.Tensor | None = None
+    path_index: torch.Tensor | None = None
+
+
+class InputNorm(nn.Module):
+    """RGB: /255 then mean/std (ImageNet). Depth: (d - mean) / std where valid, 0 where the
+    sensor gave no measurement (ESANet with raw depth keeps invalid pixels at 0)."""
+
+    def __init__(self, rgb_mean: tuple[float, float, float], rgb_std: tuple[float, float, float],
+                 depth_mean: float, depth_std: float) -> None:
+        super().__init__()
+        self.register_buffer("rgb_scale", 1.0 / (255.0 * torch.tensor(rgb_std)).view(1, 3, 1, 1))
+        self.register_buffer("rgb_shift", (torch.tensor(rgb_mean) / torch.tensor(rgb_std)).view(1, 3, 1, 1))
+        self.depth_mean = float(depth_mean)
+        self.depth_std = float(depth_std)
+
+    def rgb(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.rgb_scale - self.rgb_shift
+
+    def depth(self, d: torch.Tensor) -> torch.Tensor:
+        valid = (d > 0).to(d.dtype)
+        return (d - self.depth_mean) / self.depth_std * valid
+
+
+class SegModel(nn.Module):
+    """Base class: subclasses define `stem`, `gate`, `run_path`, `path_parts` and
+    `path_inputs`; the rest (dynamic inference grouped by path, path modules) is shared."""
+
+    paths: PathSet
+    feature_names: tuple[str, ...]
+
+    # --- to implement -----------------------------------------------------------------
+    def stem(self, rgb: torch.Tensor, depth: torch.Tensor) -> Features:
+        raise NotImplementedError
+
+    def gate(self, feats: Features) -> torch.Tensor | None:
+        return None
+
+    def run_path(self, k: int, feats: Features):
+        raise NotImplementedError
+
+    def depth_stem(self, rgb: torch.Tensor, depth: torch.Tensor) -> torch.Tensor | None:
+        """Run only the depth encoder's part of the stem, for cost accounting; None when
+        the model has no separate depth encoder."""
+        return None
+
+    def path_parts(self, k: int) -> dict[str, nn.Module]:
+        """The submodules path k executes, by name; names starting with 'depth' are depth
+        encoder work (cost accounting)."""
+        raise NotImplementedError
+
+    def run_path_with(self, parts, k: int, feats: Features):
+        """Run path k using only `parts` (see PathModule)."""
+        raise NotImplementedError
+
+    def path_inputs(self, k: int) -> tuple[str, ...]:
+        """Names of the stem features path k consumes (its graph's inputs)."""
+        return self.feature_names
+
+    # --- shared -----------------------------------------------------------------------
+    @property
+    def num_paths(self) -> int:
+        return len(self.paths)
+
+    @property
+    def is_dynamic(self) -> bool:
+        return len(self.paths) > 1
+
+    def forward(self, rgb: torch.Tensor, depth: torch.Tensor, path: int | None = None):
+        """Eval: logits N x C x H x W, each sample through its gate's path (or `path`).
+        Train: a SegOutput (see DynamicMixin.train_forward for gated training)."""
+        if self.training:
+            return self.train_forward(rgb, depth, path)
+        return self.infer(rgb, depth, path)[0]
+
+    def train_forward(self, rgb: torch.Tensor, depth: torch.Tensor, path: int | None = None) -> SegOutput:
+        feats = self.stem(rgb, depth)
+        out = self.run_path(0 if path is None else path, feats)
+        logits, *side = out if isinstance(out, tuple) else (out,)
+        return SegOutput(logits, tuple(side))
+
+    @torch.no_grad()
+    def choose(self, feats: Features) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Hard gate decision per sample (argmax), and the gate logits."""
+        n = next(iter(feats.values())).shape[0]
+        logits = self.gate(feats) if self.is_dynamic else None
+        if logits is None:
+            return torch.zeros(n, dtype=torch.long, device=next(iter(feats.values())).device), None
+        return logits.argmax(dim=1), logits
+
+    def infer(self, rgb: torch.Tensor, depth: torch.Tensor, path: int | None = None
+              ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Logits and the path index of each sample. Samples are grouped by path and each
+        group runs only its path: nothing is computed for paths no sample took."""
+        feats = self.stem(rgb, depth)
+        if path is not None:
+            index = torch.full((rgb.shape[0],), int(path), dtype=torch.long, device=rgb.device)
+        else:
+            index, _ = self.choose(feats)
+        return self.run_grouped(feats, index), index
+
+    def run_grouped(self, feats: Features, index: torch.Tensor) -> torch.Tensor:
+        ks = index.unique().tolist()
+        if len(ks) == 1:  # the common case at batch size 1: no gather/scatter at all
+            out = self.run_path(ks[0], feats)
+            return out[0] if isinstance(out, tuple) else out
+        result: torch.Tensor | None = None
+        for k in ks:
+            sel = (index == k).nonzero(as_tuple=True)[0]
+            out = self.run_path(k, {n: t[sel] for n, t in feats.items()})
+            out = out[0] if isinstance(out, tuple) else out
+            if result is None:
+                result = out.new_empty((index.shape[0], *out.shape[1:]))
+            result[sel] = out
+        assert result is not None
+        return result
+
+    def path_module(self, k: int) -> PathModule:
+        return PathModule(self, k)
+
+    def stem_gate_module(self) -> StemGateModule:
+        return StemGateModule(self)
+
+
+class PathModule(nn.Module):
+    """Path k as a plain static module over its input features (what export traces).
+
+    It holds only the submodules that path executes (`path_parts`), so its state dict
+    and its traced graph contain nothing the path skips."""
+
+    def __init__(self, model: SegModel, k: int) -> None:
+        super().__init__()
+        if not 0 <= k < model.num_paths:
+            raise IndexError(f"path {k} not in 0..{model.num_paths - 1}")
+        self.k = k
+        self.input_names = model.path_inputs(k)
+        self.parts = nn.ModuleDict(model.path_parts(k))  # type: ignore[attr-defined]
+        self._run = model.run_path_with  # type: ignore[attr-defined]
+
+    def forward(self, *feats: torch.Tensor) -> torch.Tensor:
+        out = self._run(self.parts, self.k, dict(zip(self.input_names, feats)))
+        return out[0] if isinstance(out, tuple) else out
+
+
+class StemGateModule(nn.Module):
+    """Normalisation, stems and gate: raw (rgb, depth) -> (*features, gate_logits)."""
+
+    def __init__(self, model: SegModel) -> None:
+        super().__init__()
+        self.model = model
+        self.output_names = model.feature_names + (("gate_logits",) if model.is_dynamic else ())
+
+    def forward(self, rgb: torch.Tensor, depth: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        feats = self.model.stem(rgb, depth)
+        outs = tuple(feats[n] for n in self.model.feature_names)
+        if self.model.is_dynamic:
+            outs = outs + (self.model.gate(feats),)
+        return outs

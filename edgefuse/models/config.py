@@ -1,0 +1,100 @@
+"""Typed model configuration. Unknown keys raise an error listing the valid ones."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from edgefuse.config import from_dict, to_dict
+from edgefuse.errors import ConfigError
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+# NYUv2 refined depth in millimetres (ESANet; REFERENCE.md).
+NYUV2_DEPTH_MEAN = 2841.95
+NYUV2_DEPTH_STD = 1417.26
+
+
+class Family(str, enum.Enum):
+    ESANET = "esanet"            # static two-encoder fusion (SE-add after stem and stages 1-4)
+    DYNMM = "dynmm"              # fusion-level DynMM: gated path set over the fusion cells
+    RGB = "rgb"                  # RGB-only single encoder
+    DEPTH = "depth"              # depth-only single encoder
+    EARLY = "early"              # early fusion: 4-channel RGB-D input
+    CEN = "cen"                  # channel exchanging network (shared convs, private BN)
+    MODALITY = "dynmm-modality"  # modality-level DynMM: gate picks one expert network
+
+
+@dataclass(frozen=True)
+class CENOptions:
+    """CEN (Wang et al. 2020): exchange channels whose |BN gamma| < threshold, inside each
+    modality's designated 1/M part of the channels."""
+
+    modalities: tuple[str, ...] = ("rgb", "depth")
+    threshold: float = 2e-2
+
+
+@dataclass(frozen=True)
+class ModalityOptions:
+    """Modality-level DynMM: experts are whole networks over a subset of modalities."""
+
+    experts: tuple[str, ...] = ("rgb", "esanet")   # Family values of the expert networks
+    gate: str = "conv"                             # conv | mlp | transformer
+    gate_size: tuple[int, int] = (60, 80)          # gate input resolution (downsampled frame)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    family: Family
+    name: str = ""
+    encoder: str = "resnet34"
+    block: str = "nbt1d"
+    width: float = 1.0
+    num_classes: int = 40
+    class_names: tuple[str, ...] = ()
+    input_size: tuple[int, int] = (480, 640)
+    decoder_channels: tuple[int, int, int] = (512, 256, 128)
+    decoder_blocks: int = 3
+    context_bins: tuple[int, ...] = (1, 5)
+    paths: str = "progressive"       # dynmm: progressive | exhaustive | '0000,1000,...'
+    gate_hidden: int = 8
+    rgb_mean: tuple[float, float, float] = IMAGENET_MEAN
+    rgb_std: tuple[float, float, float] = IMAGENET_STD
+    depth_mean: float = NYUV2_DEPTH_MEAN
+    depth_std: float = NYUV2_DEPTH_STD
+    cen: CENOptions = field(default_factory=CENOptions)
+    modality: ModalityOptions = field(default_factory=ModalityOptions)
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        if self.num_classes < 1:
+            raise ConfigError(f"num_classes must be >= 1, got {self.num_classes}")
+        if self.class_names and len(self.class_names) != self.num_classes:
+            raise ConfigError(f"{len(self.class_names)} class names for {self.num_classes} classes")
+        if min(self.input_size) < 32:
+            raise ConfigError(f"input_size {self.input_size} is too small (at least 32x32)")
+        if self.decoder_blocks < 0:
+            raise ConfigError("decoder_blocks must be >= 0")
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
+        return from_dict(cls, data, where="model config")
+
+    def to_dict(self) -> dict[str, Any]:
+        return to_dict(self)
+
+    def with_(self, **changes: Any) -> ModelConfig:
+        """Copy with changes; unknown keys raise ConfigError listing the valid ones."""
+        return ModelConfig.from_dict({**self.to_dict(), **changes})
+
+    @property
+    def height(self) -> int:
+        return self.input_size[0]
+
+    @property
+    def width_px(self) -> int:
+        return self.input_size[1]
+
+
+__all__ = ["Family", "ModelConfig", "CENOptions", "ModalityOptions", "replace"]

@@ -1,0 +1,55 @@
+"""PSP-style context module at 1/32 resolution (ESANet 'ppm', bins (1, 5))."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from edgefuse.errors import ConfigError
+from edgefuse.models.layers import ConvBNAct
+
+
+def check_bins(bins: tuple[int, ...], height: int, width: int) -> None:
+    """Each bin must divide the 1/32 feature map, or fixed-kernel pooling (and ONNX export of
+    adaptive pooling) is wrong (REFERENCE.md). Raise a ConfigError saying which sizes work."""
+    if height % 32 or width % 32:
+        raise ConfigError(
+            f"input size {height}x{width} is not a multiple of 32 (the encoder downsamples 32x); "
+            f"try {height // 32 * 32}x{width // 32 * 32}")
+    fh, fw = height // 32, width // 32
+    bad = [b for b in bins if fh % b or fw % b]
+    if bad:
+        raise ConfigError(
+            f"input size {height}x{width} gives a {fh}x{fw} feature map at 1/32, which context "
+            f"bin(s) {bad} do not divide; use an input size whose H/32 and W/32 are multiples of "
+            f"{sorted(set(bins))} (e.g. 480x640 for bins (1, 5)) or change context_bins")
+
+
+class PyramidPooling(nn.Module):
+    """Pool at each bin size, 1x1 conv, upsample, concatenate with the input, 1x1 conv.
+
+    Pooling uses a fixed kernel (size // bin), equal to adaptive pooling when the bin
+    divides the size; export is static-shape, so the kernel becomes a constant.
+    """
+
+    def __init__(self, c_in: int, c_out: int, bins: tuple[int, ...] = (1, 5)) -> None:
+        super().__init__()
+        self.bins = tuple(bins)
+        reduction = max(c_in // len(self.bins), 1)
+        # Pooled branches use conv+bias+ReLU, not BN: DynMM training groups a batch by path,
+        # and BN cannot train on a group of one sample pooled to 1x1 (ESANet uses BN here).
+        self.branches = nn.ModuleList(
+            nn.Sequential(nn.Conv2d(c_in, reduction, 1), nn.ReLU(inplace=True)) for _ in self.bins)
+        self.final = ConvBNAct(c_in + reduction * len(self.bins), c_out, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h, w = int(x.shape[-2]), int(x.shape[-1])
+        outs = [x]
+        for b, conv in zip(self.bins, self.branches):
+            if h % b or w % b:
+                raise ConfigError(f"context bin {b} does not divide the {h}x{w} feature map")
+            y = F.avg_pool2d(x, kernel_size=(h // b, w // b))
+            y = conv(y)
+            outs.append(F.interpolate(y, size=(h, w), mode="nearest"))
+        return self.final(torch.cat(outs, dim=1))

@@ -1,0 +1,151 @@
+"""RGB-D fusion segmentation network: ESANet's two-encoder design with fusion cells whose
+use is decided per path. Static ESANet is the one-path set {(1,1,1,1)}; fusion-level DynMM
+is a multi-path set with a conv gate on the stem features (DynMM Sec. 3.2, Fig. 3).
+
+A path computes only what it uses: depth stages after its last fused cell and the SE
+blocks of cells it does not fuse are never called (masking by zero would be a defect).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from edgefuse.models.base import Features, InputNorm, SegModel, SegOutput
+from edgefuse.models.context import PyramidPooling
+from edgefuse.models.decoder import Decoder
+from edgefuse.models.fusion import SEAdd
+from edgefuse.models.gates import ConvGate
+from edgefuse.models.gumbel import gumbel_softmax
+from edgefuse.models.paths import PathSet
+from edgefuse.models.resnet import EncoderSpec, ResNetEncoder
+
+
+class FusionSegNet(SegModel):
+    feature_names = ("rgb_feat", "depth_feat")
+
+    def __init__(self, encoder: EncoderSpec, num_classes: int, paths: PathSet,
+                 decoder_channels: tuple[int, int, int], decoder_blocks: int,
+                 context_bins: tuple[int, ...], norm: InputNorm, gate_hidden: int = 8) -> None:
+        super().__init__()
+        if paths.cells != 4:
+            raise ValueError(f"ResNet fusion networks have 4 fusion cells; path set has {paths.cells}")
+        self.paths = paths
+        self.norm = norm
+        self.encoder_rgb = ResNetEncoder(encoder, 3)
+        self.encoder_depth = ResNetEncoder(encoder, 1)
+        stem_c, stages = self.encoder_rgb.stem_channels, self.encoder_rgb.stage_channels
+        self.fuse0 = SEAdd(stem_c)
+        self.fuse = nn.ModuleList(SEAdd(c) for c in stages)
+        self.context = PyramidPooling(stages[3], decoder_channels[0], context_bins)
+        self.decoder = Decoder(decoder_channels[0], (stages[2], stages[1], stages[0]),
+                               decoder_channels, decoder_blocks, num_classes)
+        self.gate_net = ConvGate(2 * stem_c, len(paths), gate_hidden) if len(paths) > 1 else None
+        # Gated training state (set by the trainer): see `train_forward`.
+        self.gate_mode = "gumbel_hard"
+        self.tau = 1.0
+
+    # --- stem and gate ------------------------------------------------------------------
+    def stem(self, rgb: torch.Tensor, depth: torch.Tensor) -> Features:
+        r = self.encoder_rgb.stem(self.norm.rgb(rgb))
+        d = self.encoder_depth.stem(self.norm.depth(depth))
+        r = self.fuse0(r, d)  # the stem fusion always runs (ESANet, DynMM)
+        return {"rgb_feat": ResNetEncoder.pool(r), "depth_feat": ResNetEncoder.pool(d)}
+
+    def gate(self, feats: Features) -> torch.Tensor | None:
+        if self.gate_net is None:
+            return None
+        return self.gate_net(torch.cat([feats["rgb_feat"], feats["depth_feat"]], dim=1))
+
+    def depth_stem(self, rgb: torch.Tensor, depth: torch.Tensor) -> torch.Tensor | None:
+        """The depth encoder's share of the stem (for the depth-encoder cost column)."""
+        return self.encoder_depth.stem(self.norm.depth(depth))
+
+    # --- paths --------------------------------------------------------------------------
+    def path_inputs(self, k: int) -> tuple[str, ...]:
+        return self.feature_names if PathSet.depth_stages(self.paths[k]) else ("rgb_feat",)
+
+    def path_parts(self, k: int) -> dict[str, nn.Module]:
+        decision = self.paths[k]
+        parts: dict[str, nn.Module] = {}
+        for i in range(1, 5):
+            parts[f"rgb{i}"] = getattr(self.encoder_rgb, f"layer{i}")
+        for i in range(1, PathSet.depth_stages(decision) + 1):
+            parts[f"depth{i}"] = getattr(self.encoder_depth, f"layer{i}")
+        for i, fused in enumerate(decision):
+            if fused:
+                parts[f"fuse{i + 1}"] = self.fuse[i]
+        parts["context"] = self.context
+        parts["decoder"] = self.decoder
+        return parts
+
+    def run_path(self, k: int, feats: Features):
+        return self.run_path_with(self.path_parts(k), k, feats)
+
+    def run_path_with(self, parts: nn.ModuleDict | dict, k: int, feats: Features):
+        decision = self.paths[k]
+        r, d = feats["rgb_feat"], feats.get("depth_feat")
+        skips = []
+        for i in range(1, 5):
+            r = parts[f"rgb{i}"](r)
+            if f"depth{i}" in parts:
+                d = parts[f"depth{i}"](d)
+            if decision[i - 1]:
+                r = parts[f"fuse{i}"](r, d)
+            skips.append(r)
+        return parts["decoder"](parts["context"](r), skips[2], skips[1], skips[0])
+
+    # --- gated training -------------------------------------------------------------------
+    def train_forward(self, rgb: torch.Tensor, depth: torch.Tensor, path: int | None = None) -> SegOutput:
+        """Training forward. Modes (self.gate_mode):
+        - 'random': stage I, a uniformly random path per sample (DynMM Sec. 3.4);
+        - 'gumbel_hard': straight-through Gumbel-softmax, each sample runs only its path and
+          its output is scaled by the one-hot weight (1 forward, soft gradient backward);
+        - 'gumbel_soft': every path runs and outputs are blended by the soft weights.
+        `path` forces one path for all samples (static training of one path)."""
+        feats = self.stem(rgb, depth)
+        n = rgb.shape[0]
+        if not self.is_dynamic or path is not None:
+            return _as_output(self.run_path(path or 0, feats))
+        logits = self.gate(feats)
+        assert logits is not None
+        if self.gate_mode == "random":
+            index = torch.randint(0, self.num_paths, (n,), device=rgb.device)
+            weights = F.one_hot(index, self.num_paths).to(logits.dtype)
+            return _grouped(self, feats, index, weights, logits)
+        if self.gate_mode == "gumbel_hard":
+            weights = gumbel_softmax(logits, self.tau, hard=True)
+            return _grouped(self, feats, weights.argmax(1), weights, logits)
+        if self.gate_mode == "gumbel_soft":
+            weights = gumbel_softmax(logits, self.tau, hard=False)
+            outs = [_as_output(self.run_path(k, feats)) for k in range(self.num_paths)]
+            w = weights.view(n, -1, 1, 1, 1).unbind(1)
+            mix = sum(o.logits * wk for o, wk in zip(outs, w))
+            side = tuple(sum(o.side[j] * wk for o, wk in zip(outs, w)) for j in range(len(outs[0].side)))
+            return SegOutput(mix, side, logits, weights, None)
+        raise ValueError(f"unknown gate_mode {self.gate_mode!r}: use 'random', 'gumbel_hard' or 'gumbel_soft'")
+
+
+def _as_output(out) -> SegOutput:
+    logits, *side = out if isinstance(out, tuple) else (out,)
+    return SegOutput(logits, tuple(side))
+
+
+def _grouped(model: FusionSegNet, feats: Features, index: torch.Tensor, weights: torch.Tensor,
+             logits: torch.Tensor) -> SegOutput:
+    """Run each sample's path only (grouped by path, never masked), scale by its gate weight."""
+    n = index.shape[0]
+    main: torch.Tensor | None = None
+    side: list[torch.Tensor] = []
+    for k in index.unique().tolist():
+        sel = (index == k).nonzero(as_tuple=True)[0]
+        out = _as_output(model.run_path(k, {name: t[sel] for name, t in feats.items()}))
+        w = weights[sel, k].view(-1, 1, 1, 1)
+        if main is None:
+            main = out.logits.new_zeros((n, *out.logits.shape[1:]))
+            side = [s.new_zeros((n, *s.shape[1:])) for s in out.side]
+        main = main.index_put((sel,), out.logits * w)
+        side = [acc.index_put((sel,), s * w) for acc, s in zip(side, out.side)]
+    assert main is not None
+    return SegOutput(main, tuple(side), logits, weights, index)

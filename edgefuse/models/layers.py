@@ -1,0 +1,58 @@
+"""Small building blocks shared by every model: conv-BN-act, squeeze-excite, learned upsampling."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class ConvBNAct(nn.Sequential):
+    """Conv -> BatchNorm -> ReLU (ESANet's ConvBNAct)."""
+
+    def __init__(self, c_in: int, c_out: int, kernel_size: int = 1, stride: int = 1,
+                 act: bool = True) -> None:
+        layers: list[nn.Module] = [
+            nn.Conv2d(c_in, c_out, kernel_size, stride, padding=kernel_size // 2, bias=False),
+            nn.BatchNorm2d(c_out),
+        ]
+        if act:
+            layers.append(nn.ReLU(inplace=True))
+        super().__init__(*layers)
+
+
+class SqueezeExcite(nn.Module):
+    """Channel attention (Hu et al.): avgpool -> 1x1 -> ReLU -> 1x1 -> sigmoid, reweights x."""
+
+    def __init__(self, channels: int, reduction: int = 16) -> None:
+        super().__init__()
+        hidden = max(channels // reduction, 1)
+        self.fc = nn.Sequential(
+            nn.AdaptiveAvgPool2d(1),
+            nn.Conv2d(channels, hidden, 1),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(hidden, channels, 1),
+            nn.Sigmoid(),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.fc(x)
+
+
+class LearnedUpsample(nn.Module):
+    """x2 nearest upsampling followed by a depthwise 3x3 conv initialised to a bilinear kernel.
+
+    ESANet's "learned-3x3-zeropad": bilinear resize caused TensorRT conversion problems
+    (REFERENCE.md), nearest + depthwise conv exports cleanly and can still learn.
+    """
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(channels, channels, 3, padding=1, groups=channels)
+        kernel = torch.tensor([[0.0625, 0.125, 0.0625], [0.125, 0.25, 0.125], [0.0625, 0.125, 0.0625]])
+        with torch.no_grad():
+            self.conv.weight.copy_(kernel.expand(channels, 1, 3, 3))
+            self.conv.bias.zero_()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(F.interpolate(x, scale_factor=2.0, mode="nearest"))
