@@ -1,0 +1,137 @@
+"""Checkpoints: safetensors weights with the model config stored beside them.
+
+A checkpoint is `NAME.safetensors` whose metadata holds `edgefuse_config` (the model
+config as JSON) and optional `edgefuse_meta` (JSON: training command, epoch, metrics).
+Only JSON is parsed from metadata (never eval), and safetensors cannot carry code.
+
+`load_model(spec)` accepts, wherever a model or checkpoint is asked for:
+  - a path to a .safetensors checkpoint (or a .pt state written by `torch.save`, loaded
+    with weights_only=True, holding {"config": dict, "state_dict": ...});
+  - the name of shipped weights (`edgefuse info --weights`), e.g. `dynmm-tiny-synth`;
+  - a registered model name (`edgefuse info`), randomly initialised.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from edgefuse.errors import EdgefuseError
+from edgefuse.models.base import SegModel
+from edgefuse.models.config import ModelConfig
+
+WEIGHTS_DIR = Path(__file__).parent / "resources" / "weights"
+
+
+@dataclass
+class LoadedModel:
+    model: SegModel
+    config: ModelConfig
+    source: str                        # what the user gave
+    kind: str                          # "checkpoint" | "shipped" | "random"
+    weights_sha256: str | None = None  # of the state dict tensors (None for random init)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+def state_sha256(state: dict[str, torch.Tensor]) -> str:
+    """Hash of a state dict's names, dtypes, shapes and bytes (stable across file formats)."""
+    h = hashlib.sha256()
+    for name in sorted(state):
+        t = state[name].detach().cpu().contiguous()
+        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
+        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()
+
+
+def save_checkpoint(path: str | Path, model: SegModel, meta: dict[str, Any] | None = None) -> Path:
+    """Write model weights + config (+ JSON meta) to a .safetensors file, atomically."""
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    if path.suffix != ".safetensors":
+        path = path.with_suffix(".safetensors")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    metadata = {"edgefuse_config": json.dumps(model.config.to_dict()),
+                "edgefuse_meta": json.dumps(meta or {})}
+    tmp = path.with_name(path.name + ".tmp")
+    save_file(state, str(tmp), metadata=metadata)
+    tmp.replace(path)
+    return path
+
+
+def _read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any], dict[str, Any]]:
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            metadata = f.metadata() or {}
+            state = {k: f.get_tensor(k) for k in f.keys()}
+    except Exception as exc:  # noqa: BLE001 - corrupt or foreign file: tell the user which
+        raise EdgefuseError(f"cannot read checkpoint {path}: {exc}") from exc
+    if "edgefuse_config" not in metadata:
+        raise EdgefuseError(
+            f"{path} has no edgefuse model config in its metadata; it was not written by "
+            "edgefuse (for ImageNet backbone weights use --pretrained)")
+    try:
+        config = json.loads(metadata["edgefuse_config"])
+        meta = json.loads(metadata.get("edgefuse_meta", "{}"))
+    except json.JSONDecodeError as exc:
+        raise EdgefuseError(f"{path}: model config in metadata is not valid JSON ({exc})") from exc
+    return state, config, meta
+
+
+def _read_torch(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any], dict[str, Any]]:
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001
+        raise EdgefuseError(f"cannot read {path} as a weights-only checkpoint: {exc}") from exc
+    if not isinstance(obj, dict) or "config" not in obj or ("state_dict" not in obj and "model" not in obj):
+        raise EdgefuseError(f"{path} is not an edgefuse checkpoint (expected keys 'config' and 'state_dict')")
+    return obj.get("state_dict") or obj["model"], obj["config"], obj.get("meta", {})
+
+
+def shipped_weights() -> dict[str, Path]:
+    return {p.stem: p for p in sorted(WEIGHTS_DIR.glob("*.safetensors"))}
+
+
+def load_model(spec: str | Path, input_size: tuple[int, int] | None = None,
+               strict: bool = True) -> LoadedModel:
+    """Build and load a model from a checkpoint path, shipped weights name or registry name."""
+    from edgefuse.models.registry import build_model, list_configs
+
+    text = str(spec)
+    path = Path(text)
+    shipped = shipped_weights()
+    if path.suffix in (".safetensors", ".pt", ".pth") or path.exists():
+        if not path.is_file():
+            raise EdgefuseError(f"checkpoint not found: {path}")
+        kind = "checkpoint"
+    elif text in shipped:
+        path, kind = shipped[text], "shipped"
+    elif text in list_configs():
+        overrides = {"input_size": input_size} if input_size else {}
+        model = build_model(text, **overrides)
+        return LoadedModel(model, model.config, text, "random")
+    else:
+        raise EdgefuseError(
+            f"{text!r} is neither a checkpoint file, shipped weights ({', '.join(shipped) or 'none'}) "
+            f"nor a registered model ({', '.join(list_configs())})")
+    reader = _read_safetensors if path.suffix == ".safetensors" else _read_torch
+    state, config_dict, meta = reader(path)
+    config = ModelConfig.from_dict(config_dict)
+    if input_size:
+        config = config.with_(input_size=input_size)
+    model = build_model(config)
+    result = model.load_state_dict(state, strict=False)
+    if strict and (result.missing_keys or result.unexpected_keys):
+        raise EdgefuseError(
+            f"{path} does not match model {config.name or config.family.value}: "
+            f"missing {result.missing_keys[:3]}, unexpected {result.unexpected_keys[:3]}")
+    model.eval()
+    return LoadedModel(model, config, text, kind, state_sha256(state), meta)
