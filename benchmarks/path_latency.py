@@ -3,7 +3,7 @@
     python benchmarks/path_latency.py --model dynmm-r50 --input-size 480x640 --iterations 10
 
 One run measures all paths on the same inputs (stem + gate + path, batch 1, no_grad),
-after a warm-up per path; writes benchmarks/results/path_latency_<model>_<device>.{json,md}.
+after a warm-up per path, interleaved round-robin; writes benchmarks/results/path_latency_<model>_<device>.{json,md}.
 Latency should fall roughly with MAdds if the skipping is real.
 """
 
@@ -51,24 +51,27 @@ def main() -> None:
     g = torch.Generator().manual_seed(0)
     rgb = (torch.rand(1, 3, h, w, generator=g) * 255).to(args.device)
     depth = (torch.rand(1, 1, h, w, generator=g) * 5000).to(args.device)
-    rows = []
+    # Paths are timed round-robin (one frame of each path per round), so a change in machine
+    # load during the run affects every path alike instead of biasing the later ones.
+    times: dict[int, list[float]] = {k: [] for k in range(len(costs.paths))}
     with torch.no_grad():
-        for k, cost in enumerate(costs.paths):
+        for k in times:
             for _ in range(args.warmup):
                 model(rgb, depth, path=k)
-            _sync(args.device)
-            times = []
-            for _ in range(args.iterations):
+        for _ in range(args.iterations):
+            for k in times:
+                _sync(args.device)
                 t0 = time.perf_counter()
                 model(rgb, depth, path=k)
                 _sync(args.device)
-                times.append((time.perf_counter() - t0) * 1e3)
-            rows.append({"index": k, "decision": list(cost.decision), "madds": cost.madds,
-                         "depth_encoder_madds": cost.depth_encoder_madds,
-                         "latency_ms": {"median": statistics.median(times), "mean": statistics.fmean(times),
-                                        "min": min(times), "max": max(times)}})
-            print(f"path {k} {cost.decision}: {cost.madds / 1e9:7.2f} GMAC  "
-                  f"median {rows[-1]['latency_ms']['median']:8.2f} ms", flush=True)
+                times[k].append((time.perf_counter() - t0) * 1e3)
+    rows = []
+    for k, cost in enumerate(costs.paths):
+        t = times[k]
+        rows.append({"index": k, "decision": list(cost.decision), "madds": cost.madds,
+                     "depth_encoder_madds": cost.depth_encoder_madds,
+                     "latency_ms": {"median": statistics.median(t), "mean": statistics.fmean(t),
+                                    "min": min(t), "max": max(t)}})
     full = rows[-1]
     for r in rows:
         r["madds_share"] = r["madds"] / full["madds"]
