@@ -132,7 +132,9 @@ class Manifest:
     normalization: dict[str, Any]
     classes: tuple[str, ...]     # class index c <-> dataset label c + 1 (0 = void)
     palette: tuple[tuple[int, int, int], ...]   # index 0 = void, then one per class
-    precision: str               # of the ONNX graphs: fp32 (also serves fp16 TRT) | int8
+    precision: str               # of the ONNX graphs: fp32 | int8 (Q/DQ nodes)
+    engine_precision: str        # what engines built from them use: fp32 | fp16 | int8
+                                 # (fp16 is a TensorRT build flag over the fp32 graphs)
     labels_dtype: str            # element type of every path's `labels` output
     logits: bool                 # path graphs also output `logits` (N x C x H x W)
     stem_gate: GraphEntry
@@ -212,6 +214,12 @@ def validate(m: Manifest) -> None:
     """Cross-field checks the types cannot express (raises ManifestError)."""
     if m.precision not in PRECISIONS:
         raise ManifestError(f"manifest.precision {m.precision!r} is not one of {PRECISIONS}")
+    if m.engine_precision not in PRECISIONS:
+        raise ManifestError(f"manifest.engine_precision {m.engine_precision!r} is not one of {PRECISIONS}")
+    if m.precision == "int8" and m.engine_precision != "int8":
+        raise ManifestError("Q/DQ (int8) graphs build int8 engines only; engine_precision must be int8")
+    if m.precision == "fp16":
+        raise ManifestError("bundle graphs are fp32 or int8; fp16 is an engine_precision")
     if m.labels_dtype not in LABEL_DTYPES:
         raise ManifestError(f"manifest.labels_dtype {m.labels_dtype!r} is not one of {LABEL_DTYPES}")
     if len(m.input_size) != 2 or min(m.input_size) < 1:

@@ -31,7 +31,7 @@ def make_bundle(root: Path) -> Manifest:
         "input_size": [192, 256],
         "normalization": {"rgb_mean": [0.485, 0.456, 0.406], "depth_unit": "mm"},
         "classes": ["a", "b"], "palette": [[0, 0, 0], [1, 2, 3], [4, 5, 6]],
-        "precision": "fp32", "labels_dtype": "int32", "logits": False,
+        "precision": "fp32", "engine_precision": "fp16", "labels_dtype": "int32", "logits": False,
         "stem_gate": {"file": "stem_gate.onnx", "sha256": _sha(files["stem_gate.onnx"]),
                       "inputs": ["rgb", "depth"], "outputs": ["rgb_feat", "depth_feat", "gate_logits"],
                       "tensors": [tensor], "madds": 1.0},
@@ -123,6 +123,7 @@ def test_symlink_out_of_the_bundle_is_rejected(tmp_path):
     (lambda d: d["paths"][1].update(inputs=["nope"]), "does not output"),
     (lambda d: d["paths"][0].update(decision=[True, True, False, False]), "path_set"),
     (lambda d: d.update(precision="fp8"), "precision"),
+    (lambda d: d.update(precision="int8"), "engine_precision must be int8"),
     (lambda d: d.update(input_size="192x256"), "input_size"),
 ])
 def test_schema_rejects_bad_manifests(tmp_path, change, message):
