@@ -77,6 +77,11 @@ class SegModel(nn.Module):
         the model has no separate depth encoder."""
         return None
 
+    def path_depth_stem(self, k: int, rgb: torch.Tensor, depth: torch.Tensor) -> torch.Tensor | None:
+        """Depth-encoder work inside path k's own graph that no part named 'depth*' shows
+        (a modality-level expert's depth stem), for cost accounting; None by default."""
+        return None
+
     def path_parts(self, k: int) -> dict[str, nn.Module]:
         """The submodules path k executes, by name; names starting with 'depth' are depth
         encoder work (cost accounting)."""

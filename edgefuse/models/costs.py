@@ -79,8 +79,11 @@ def measure_costs(model: SegModel, input_size: tuple[int, int] | None = None) ->
             depth_part = sum(v for name, v in by_module.items()
                              if name.count(".") == 2 and name.split(".")[2].startswith("depth"))
             path = total / 2
+            # Depth-encoder work a path runs inside a part not named 'depth*' (e.g. a
+            # modality-level expert's own depth stem, models/modality.py).
+            own_depth_stem = count_madds(lambda: model.path_depth_stem(k, rgb, depth))
             paths.append(PathCost(k, tuple(model.paths[k]), stem + gate + path,
-                                  depth_stem + depth_part / 2, path))
+                                  depth_stem + depth_part / 2 + own_depth_stem, path))
     finally:
         model.train(was_training)
     name = getattr(cfg, "name", "") or type(model).__name__
