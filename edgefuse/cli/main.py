@@ -27,6 +27,7 @@ app = typer.Typer(
 COMMAND_MODULES: tuple[str, ...] = (
     "edgefuse.cli.info",
     "edgefuse.cli.demo",
+    "edgefuse.cli.data",
 )
 
 for _name in COMMAND_MODULES:
