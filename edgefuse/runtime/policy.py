@@ -1,0 +1,197 @@
+"""Choosing the path of a frame: pure functions of the gate logits, the path costs and the
+runtime policy (DESIGN.md "Per-frame runtime", issue 5 "Choosing the path").
+
+Three rules, applied in this order:
+  1. sensor health: depth missing or mostly invalid -> the path that relies least on depth
+     (the RGB-only expert of a modality-level model, path 0 of a progressive one);
+  2. latency budget: a cost-proportional bias subtracted from the gate logits, its strength
+     adjusted in closed loop (a PI controller on the latency error) so that the running
+     mean latency holds the budget;
+  3. plain argmax of the (biased) gate logits.
+The gate's choice is then mapped through the manifest's `gate_to_path` to the exported
+path that serves it. Nothing here touches a clock or an engine: the pipeline feeds the
+measured latency back with `observe()`, the tests feed a simulated one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+
+import numpy as np
+
+from edgefuse.errors import ConfigError
+
+
+class Reason(str, Enum):
+    """Why a frame took its path (written to the JSONL record as `reason`)."""
+
+    ARGMAX = "argmax"
+    BUDGET = "budget"          # the budget bias changed the gate's argmax
+    DEPTH = "depth_fallback"   # sensor-health rule
+    STATIC = "static"          # a single-path bundle: nothing to choose
+
+
+@dataclass(frozen=True)
+class PathCostInfo:
+    """What the policy needs to know about one exported path."""
+
+    index: int
+    madds: float                 # stem + gate + path, one frame
+    depth_encoder_madds: float
+    depth_stages: int            # depth encoder stages the path computes
+
+
+@dataclass(frozen=True)
+class Choice:
+    path: int          # index of the exported path to run
+    gate_choice: int   # the gate's choice (index into the path set); -1 when no gate ran
+    reason: Reason
+
+
+@dataclass
+class PolicyConfig:
+    """Runtime policy. `budget_ms` None disables the budget; `min_depth_valid` is the
+    fraction of valid depth pixels below which depth counts as unhealthy."""
+
+    budget_ms: float | None = None
+    min_depth_valid: float = 0.2
+    kp: float = 2.0              # logit units per unit of relative latency error
+    ki: float = 0.05             # ... per frame of accumulated relative error
+    max_bias: float = 50.0       # anti-windup: the bias strength never exceeds this
+
+    def __post_init__(self) -> None:
+        if self.budget_ms is not None and not self.budget_ms > 0:
+            raise ConfigError(f"--budget-ms must be > 0 ms, got {self.budget_ms}")
+        if not 0.0 <= self.min_depth_valid <= 1.0:
+            raise ConfigError(f"min_depth_valid must be in [0, 1], got {self.min_depth_valid}")
+
+
+# --- pure rules -----------------------------------------------------------------------------
+def argmax_choice(logits: Sequence[float] | np.ndarray) -> int:
+    """The gate's plain choice: index of the largest logit (first on ties, as torch.argmax)."""
+    arr = np.asarray(logits, dtype=np.float64).reshape(-1)
+    if arr.size == 0:
+        raise ValueError("empty gate logits")
+    return int(np.argmax(arr))
+
+
+def cost_bias(choice_costs: Sequence[float], strength: float) -> np.ndarray:
+    """Bias added to the gate logits: -strength * cost / max cost, so the most expensive
+    choice is pushed down by `strength` logits and a free one not at all."""
+    costs = np.asarray(choice_costs, dtype=np.float64)
+    top = float(costs.max()) if costs.size else 0.0
+    if top <= 0:
+        return np.zeros_like(costs)
+    return -float(strength) * costs / top
+
+
+def depth_valid_fraction(depth: np.ndarray | None) -> float:
+    """Fraction of pixels with a finite, positive depth (0 = no measurement). None -> 0."""
+    if depth is None or depth.size == 0:
+        return 0.0
+    d = np.asarray(depth)
+    if np.issubdtype(d.dtype, np.floating):
+        valid = np.isfinite(d) & (d > 0)
+    else:
+        valid = d > 0
+    return float(np.count_nonzero(valid)) / float(d.size)
+
+
+def least_depth_path(paths: Sequence[PathCostInfo]) -> int:
+    """The exported path that relies least on depth: fewest depth stages, then least depth
+    encoder work, then cheapest (for a progressive set: path 0; for a modality-level model:
+    the RGB-only expert)."""
+    if not paths:
+        raise ValueError("no paths")
+    best = min(paths, key=lambda p: (p.depth_stages, p.depth_encoder_madds, p.madds, p.index))
+    return best.index
+
+
+def map_choice(gate_choice: int, gate_to_path: Sequence[int]) -> int:
+    """The exported path serving a gate choice (bundles may export a subset of paths)."""
+    if not 0 <= gate_choice < len(gate_to_path):
+        raise ValueError(f"gate choice {gate_choice} outside 0..{len(gate_to_path) - 1}")
+    return int(gate_to_path[gate_choice])
+
+
+# --- closed-loop budget ---------------------------------------------------------------------
+@dataclass
+class BudgetController:
+    """PI controller: strength = kp * e + ki * sum(e), e = (latency - budget) / budget,
+    clamped to [0, max_bias] (a frame under budget never pushes toward costlier paths; the
+    gate's own choice is the ceiling). The integral makes the long-run mean latency equal
+    the budget whenever the budget lies between the cheapest and the gate's own mix."""
+
+    budget_ms: float
+    kp: float = 2.0
+    ki: float = 0.05
+    max_bias: float = 50.0
+    integral: float = 0.0
+    strength: float = 0.0
+    frames: int = 0
+    mean_ms: float = 0.0
+
+    def observe(self, latency_ms: float) -> float:
+        """Feed one frame's measured latency; returns the new bias strength."""
+        self.frames += 1
+        self.mean_ms += (float(latency_ms) - self.mean_ms) / self.frames
+        err = (float(latency_ms) - self.budget_ms) / self.budget_ms
+        integral = self.integral + err
+        raw = self.kp * err + self.ki * integral
+        # Anti-windup: integrate only while the output is not saturated in the error's direction.
+        if (raw < 0 and err < 0) or (raw > self.max_bias and err > 0):
+            raw = self.kp * err + self.ki * self.integral
+        else:
+            self.integral = integral
+        self.strength = float(min(max(raw, 0.0), self.max_bias))
+        return self.strength
+
+
+@dataclass
+class PathPolicy:
+    """The per-frame decision, stateful only through the budget controller."""
+
+    paths: tuple[PathCostInfo, ...]
+    gate_to_path: tuple[int, ...]
+    config: PolicyConfig = field(default_factory=PolicyConfig)
+    controller: BudgetController | None = None
+
+    def __post_init__(self) -> None:
+        known = {p.index for p in self.paths}
+        bad = sorted(set(self.gate_to_path) - known)
+        if bad:
+            raise ConfigError(f"gate_to_path names paths {bad} that are not exported ({sorted(known)})")
+        if self.config.budget_ms is not None and self.controller is None:
+            c = self.config
+            self.controller = BudgetController(c.budget_ms, c.kp, c.ki, c.max_bias)
+        by_index = {p.index: p for p in self.paths}
+        self._choice_costs = np.array([by_index[k].madds for k in self.gate_to_path], dtype=np.float64)
+        self._depth_free = least_depth_path(self.paths)
+
+    @property
+    def depth_free_path(self) -> int:
+        return self._depth_free
+
+    def choose(self, gate_logits: np.ndarray | None, depth_valid: float) -> Choice:
+        """Path for one frame from its gate logits (None: static bundle) and depth health."""
+        if depth_valid < self.config.min_depth_valid:
+            return Choice(self._depth_free, -1 if gate_logits is None else argmax_choice(gate_logits),
+                          Reason.DEPTH)
+        if gate_logits is None:
+            return Choice(self.paths[0].index if len(self.gate_to_path) == 0 else self.gate_to_path[0],
+                          -1, Reason.STATIC)
+        plain = argmax_choice(gate_logits)
+        if self.controller is None or self.controller.strength == 0.0:
+            return Choice(map_choice(plain, self.gate_to_path), plain, Reason.ARGMAX)
+        biased = np.asarray(gate_logits, dtype=np.float64).reshape(-1) + cost_bias(
+            self._choice_costs, self.controller.strength)
+        choice = argmax_choice(biased)
+        return Choice(map_choice(choice, self.gate_to_path), choice,
+                      Reason.BUDGET if choice != plain else Reason.ARGMAX)
+
+    def observe(self, latency_ms: float) -> None:
+        """Feed back a frame's measured latency (drives the budget controller)."""
+        if self.controller is not None:
+            self.controller.observe(latency_ms)

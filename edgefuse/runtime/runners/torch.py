@@ -1,0 +1,158 @@
+"""PyTorch runner: the reference backend, from the checkpoint the bundle was exported from.
+
+It runs the same split as the ONNX graphs (`stem_gate_module`, `path_module(k)`), so its
+labels are directly comparable. On a CUDA device each graph is captured once in a CUDA
+graph at activate() and replayed per frame: static input buffers are filled with
+`copy_`, the stem's static outputs are the paths' static inputs (nothing is copied
+between them), and only labels come back to the host.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from edgefuse.errors import EdgefuseError
+from edgefuse.runtime.runners.base import STEM_GATE, Runner, RunnerError, StemResult, path_graph
+
+
+class TorchRunner(Runner):
+    name = "torch"
+
+    def __init__(self, bundle: Any, checkpoint: str | None = None, device: str = "auto",
+                 cuda_graphs: bool = True, warmup: int = 2) -> None:
+        super().__init__(bundle)
+        self.checkpoint = checkpoint
+        self.device_requested = device
+        self.cuda_graphs = cuda_graphs
+        self.warmup = warmup
+        self.stem_module: Any = None
+        self.path_modules: dict[int, Any] = {}
+        self.graphs_captured: dict[str, Any] = {}
+        self._static: dict[str, Any] = {}
+
+    def _load(self) -> Any:
+        from edgefuse.checkpoint import load_model
+
+        m = self.bundle.manifest
+        spec = self.checkpoint or m.source
+        loaded = load_model(spec, input_size=tuple(m.input_size))
+        if m.weights_sha256 is not None and loaded.weights_sha256 != m.weights_sha256:
+            raise EdgefuseError(
+                f"the torch backend loaded {spec!r}, whose weights (sha256 "
+                f"{(loaded.weights_sha256 or 'random')[:12]}...) are not the ones the bundle was "
+                f"exported from ({m.weights_sha256[:12]}...); pass the exporting checkpoint with "
+                "--checkpoint")
+        if m.weights_sha256 is None:
+            # A randomly initialised registry model cannot be rebuilt bit for bit: the torch
+            # backend then only measures speed, its labels differ from the bundle's.
+            import warnings
+
+            warnings.warn(f"bundle {self.bundle.root} was exported from a randomly initialised "
+                          "model; the torch backend's outputs will not match it", stacklevel=2)
+        return loaded.model
+
+    def _activate(self) -> None:
+        import torch
+
+        device = self.device_requested
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.device = torch.device(device)
+        model = self._load().to(self.device).eval()
+        self.stem_module = model.stem_gate_module().eval()
+        self.output_names = self.stem_module.output_names
+        self.path_modules = {k: model.path_module(k).eval() for k in self.bundle.paths}
+        h, w = self.bundle.manifest.input_size
+        self._static["rgb"] = torch.zeros(1, 3, h, w, device=self.device)
+        self._static["depth"] = torch.zeros(1, 1, h, w, device=self.device)
+        if self.device.type == "cuda" and self.cuda_graphs:
+            self._capture()
+        else:
+            with torch.inference_mode():
+                for _ in range(self.warmup):
+                    feats = self._eager_stem(self._static["rgb"], self._static["depth"])
+                    for k in self.path_modules:
+                        self._eager_path(k, feats)
+
+    def _capture(self) -> None:
+        """Capture stem_gate and each path once (after warm-up on a side stream, as the
+        PyTorch CUDA-graph docs require), sharing the stem's output tensors."""
+        import torch
+
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.inference_mode(), torch.cuda.stream(side):
+            for _ in range(max(self.warmup, 3)):
+                feats = self._eager_stem(self._static["rgb"], self._static["depth"])
+                for k in self.path_modules:
+                    self._eager_path(k, feats)
+        torch.cuda.current_stream().wait_stream(side)
+        with torch.inference_mode():
+            g = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(g):
+                outs = self.stem_module(self._static["rgb"], self._static["depth"])
+            self.graphs_captured[STEM_GATE] = g
+            self._static["stem_out"] = dict(zip(self.output_names, outs))
+            for k, module in self.path_modules.items():
+                g = torch.cuda.CUDAGraph()
+                with torch.cuda.graph(g):
+                    labels = self._eager_path(k, self._static["stem_out"])
+                self.graphs_captured[path_graph(k)] = g
+                self._static[f"labels_{k}"] = labels
+
+    def _deactivate(self) -> None:
+        self.graphs_captured.clear()
+        self._static.clear()
+        self.path_modules.clear()
+        self.stem_module = None
+
+    # --- eager pieces -------------------------------------------------------------------------
+    def _eager_stem(self, rgb: Any, depth: Any) -> dict[str, Any]:
+        return dict(zip(self.output_names, self.stem_module(rgb, depth)))
+
+    def _eager_path(self, k: int, feats: dict[str, Any]) -> Any:
+        module = self.path_modules[k]
+        logits = module(*(feats[n] for n in module.input_names))
+        return logits.argmax(dim=1)
+
+    # --- runner API ---------------------------------------------------------------------------
+    def _to_host(self, t: Any) -> np.ndarray:
+        return t.detach().cpu().numpy()
+
+    def _infer(self, graph: str, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        import torch
+
+        with torch.inference_mode():
+            tensors = {n: torch.from_numpy(np.ascontiguousarray(a)).to(self.device) for n, a in feeds.items()}
+            if graph == STEM_GATE:
+                return {n: self._to_host(t) for n, t in self._eager_stem(tensors["rgb"], tensors["depth"]).items()}
+            k = int(graph.split("_", 1)[1])
+            return {"labels": self._to_host(self._eager_path(k, tensors))}
+
+    def _stem_gate(self, rgb: np.ndarray, depth: np.ndarray) -> StemResult:
+        import torch
+
+        with torch.inference_mode():
+            self._static["rgb"].copy_(torch.from_numpy(rgb), non_blocking=True)
+            self._static["depth"].copy_(torch.from_numpy(depth), non_blocking=True)
+            if STEM_GATE in self.graphs_captured:
+                self.graphs_captured[STEM_GATE].replay()
+                feats = self._static["stem_out"]
+            else:
+                feats = self._eager_stem(self._static["rgb"], self._static["depth"])
+            logits = feats.get("gate_logits")
+            return StemResult(feats, None if logits is None else self._to_host(logits))
+
+    def _run_path(self, k: int, features: Any) -> np.ndarray:
+        import torch
+
+        if k not in self.path_modules:
+            raise RunnerError(f"path {k} is not in this bundle (exported: {sorted(self.bundle.paths)})")
+        with torch.inference_mode():
+            graph = self.graphs_captured.get(path_graph(k))
+            if graph is not None:
+                graph.replay()
+                return self._to_host(self._static[f"labels_{k}"])
+            return self._to_host(self._eager_path(k, features))

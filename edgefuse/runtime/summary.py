@@ -1,0 +1,75 @@
+"""The end-of-run summary: frames, FPS, drops, and per path count, share and latency
+percentiles (what `edgefuse run` prints at the end or on Ctrl-C)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+STAGES = ("capture", "gate", "path", "post", "total")
+
+
+@dataclass
+class RunSummary:
+    paths: list[int]
+    frames: int = 0
+    skipped: int = 0
+    dropped: int = 0
+    source_errors: int = 0
+    depth_fallbacks: int = 0
+    wall_s: float = 0.0
+    interrupted: bool = False
+    per_path: dict[int, list[float]] = field(default_factory=dict)      # total ms per frame
+    stages: dict[str, list[float]] = field(default_factory=lambda: {k: [] for k in STAGES})
+
+    def add(self, path: int, latency_ms: dict[str, float], reason: str) -> None:
+        self.frames += 1
+        self.per_path.setdefault(path, []).append(latency_ms["total"])
+        for k in STAGES:
+            self.stages[k].append(latency_ms[k])
+        if reason == "depth_fallback":
+            self.depth_fallbacks += 1
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.wall_s if self.wall_s > 0 else 0.0
+
+    def path_rows(self) -> list[dict[str, Any]]:
+        rows = []
+        for k in self.paths:
+            lat = self.per_path.get(k, [])
+            p50, p90, p99 = (np.percentile(lat, [50, 90, 99]) if lat else (np.nan,) * 3)
+            rows.append({"path": k, "count": len(lat), "share": len(lat) / self.frames if self.frames else 0.0,
+                         "p50_ms": float(p50), "p90_ms": float(p90), "p99_ms": float(p99)})
+        return rows
+
+    def to_dict(self) -> dict[str, Any]:
+        stage_mean = {k: float(np.mean(v)) if v else None for k, v in self.stages.items()}
+        return {"frames": self.frames, "skipped": self.skipped, "dropped": self.dropped,
+                "source_errors": self.source_errors, "depth_fallbacks": self.depth_fallbacks,
+                "wall_s": self.wall_s, "fps": self.fps, "interrupted": self.interrupted,
+                "stage_mean_ms": stage_mean, "paths": self.path_rows()}
+
+
+def render_summary(summary: RunSummary, console: Any) -> None:
+    """Print the summary with rich."""
+    from rich.table import Table
+
+    s = summary
+    head = (f"{s.frames} frames in {s.wall_s:.1f} s = {s.fps:.1f} FPS; dropped {s.dropped}, "
+            f"skipped {s.skipped}, camera errors {s.source_errors}, depth fallbacks {s.depth_fallbacks}"
+            + ("  [interrupted]" if s.interrupted else ""))
+    console.print(head)
+    if s.frames:
+        means = " ".join(f"{k} {np.mean(v):.2f}" for k, v in s.stages.items() if v)
+        console.print(f"mean latency per stage (ms): {means}")
+    table = Table(title="per path (frame total latency)")
+    for col in ("path", "count", "share", "p50 ms", "p90 ms", "p99 ms"):
+        table.add_column(col, justify="right")
+    for r in s.path_rows():
+        fmt = (lambda v: "-" if np.isnan(v) else f"{v:.2f}")
+        table.add_row(str(r["path"]), str(r["count"]), f"{r['share']:.1%}", fmt(r["p50_ms"]),
+                      fmt(r["p90_ms"]), fmt(r["p99_ms"]))
+    console.print(table)
