@@ -31,8 +31,9 @@ class CENOptions:
     """CEN (Wang et al. 2020): exchange channels whose |BN gamma| < threshold, inside each
     modality's designated 1/M part of the channels."""
 
-    modalities: tuple[str, ...] = ("rgb", "depth")
+    modalities: tuple[str, ...] = ("rgb", "depth")   # names in edgefuse.models.cen.MODALITY_INPUTS
     threshold: float = 2e-2
+    l1_weight: float = 5e-3   # lambda of the l1 term on the designated gammas (paper; code 2e-4)
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,20 @@ class ModalityOptions:
 
     experts: tuple[str, ...] = ("rgb", "esanet")   # Family values of the expert networks
     gate: str = "conv"                             # conv | mlp | transformer
-    gate_size: tuple[int, int] = (60, 80)          # gate input resolution (downsampled frame)
+    # Gate input resolution: the frame average-pooled by `gate_stride` (60x80 at 480x640),
+    # or an explicit `gate_size` that divides the input size.
+    gate_stride: int = 8
+    gate_size: tuple[int, int] | None = None
+
+    def __post_init__(self) -> None:
+        if self.gate_stride not in (1, 2, 4, 8, 16, 32):
+            raise ConfigError(f"modality gate_stride must be a power of 2 up to 32 (inputs are "
+                              f"multiples of 32), got {self.gate_stride}")
+
+    def gate_input_size(self, input_size: tuple[int, int]) -> tuple[int, int]:
+        if self.gate_size is not None:
+            return tuple(self.gate_size)  # type: ignore[return-value]
+        return input_size[0] // self.gate_stride, input_size[1] // self.gate_stride
 
 
 @dataclass(frozen=True)

@@ -207,5 +207,5 @@ def build_modality(cfg: ModelConfig) -> ModalityDynMM:
         decisions.append(expert_modalities(ecfg))
         experts.append(build_model(ecfg))
     norm = InputNorm(cfg.rgb_mean, cfg.rgb_std, cfg.depth_mean, cfg.depth_std)
-    return ModalityDynMM(experts, decisions, cfg.modality.gate, cfg.modality.gate_size, cfg.input_size,
-                         norm, cfg.gate_hidden)
+    return ModalityDynMM(experts, decisions, cfg.modality.gate, cfg.modality.gate_input_size(cfg.input_size),
+                         cfg.input_size, norm, cfg.gate_hidden)

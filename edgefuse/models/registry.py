@@ -47,7 +47,7 @@ _CONFIGS: dict[str, dict[str, Any]] = {
     "early-tiny": dict(family="early", **_TINY, description="Tiny early fusion"),
     "cen-tiny": dict(family="cen", **_TINY, description="Tiny CEN"),
     "dynmm-modality-tiny": dict(family="dynmm-modality", **_TINY,
-                                modality=ModalityOptions(gate_size=(48, 64)),
+                                modality=ModalityOptions(gate_stride=4),
                                 description="Tiny modality-level DynMM (RGB-only vs RGB-D experts)"),
 }
 

@@ -171,7 +171,14 @@ def test_cen_and_depth_experts():
     assert table.paths[1].depth_encoder_madds == pytest.approx(cen.depth_encoder_madds)
 
 
+def test_gate_input_follows_the_input_size():
+    model = build_model("dynmm-modality-tiny", input_size=(64, 128))  # tiny: gate_stride 4
+    assert model.gate_size == (16, 32)
+    assert build_model("dynmm-modality-r18", width=0.25, input_size=(160, 160)).gate_size == (20, 20)
+
+
 @pytest.mark.parametrize("overrides, match", [
+    (dict(modality={"gate_stride": 3}), "power of 2"),
     (dict(modality={"experts": ["esanet", "early"]}), "distinct modality subsets"),
     (dict(modality={"experts": ["rgb", "dynmm"]}), "not a static network"),
     (dict(modality={"experts": ["rgb", "lidar"]}), "unknown expert family"),
