@@ -28,6 +28,9 @@ COMMAND_MODULES: tuple[str, ...] = (
     "edgefuse.cli.info",
     "edgefuse.cli.demo",
     "edgefuse.cli.data",
+    "edgefuse.cli.train",
+    "edgefuse.cli.eval",
+    "edgefuse.cli.export",
 )
 
 for _name in COMMAND_MODULES:

@@ -1,0 +1,173 @@
+"""`edgefuse export MODEL --out BUNDLE` and `edgefuse inspect BUNDLE` (issue 4).
+
+Thin: flags -> `edgefuse.export.exporter.export_bundle` / `edgefuse.export.bundle`; this
+module only draws the progress display and the tables.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from edgefuse.cli.common import console, gmac, parse_size
+from edgefuse.errors import EdgefuseError
+
+
+def _size(n: int) -> str:
+    return f"{n / 1e6:.2f} MB" if n >= 1e5 else f"{n / 1e3:.1f} kB"
+
+
+def export(
+    model: str = typer.Argument(..., help="Checkpoint file, shipped weights name, or registered model."),
+    out: Path = typer.Option(..., "--out", "-o", help="Bundle folder to write."),
+    input_size: Optional[str] = typer.Option(None, "--input-size", help="HxW (static; one bundle per size)."),
+    paths: str = typer.Option("all", "--paths", help="'all' or path indices, e.g. 0,2,4."),
+    precision: str = typer.Option("fp32", "--precision", help="fp32 | fp16 (TensorRT flag) | int8 (Q/DQ)."),
+    backend: str = typer.Option("onnx", "--backend", help="onnx | tensorrt (builds engines too)."),
+    calib_data: Optional[str] = typer.Option(None, "--calib-data",
+                                             help="INT8 calibration frames: dataset folder (train split); "
+                                                  "default: synthetic benchmark frames."),
+    calib_frames: int = typer.Option(32, "--calib-frames", help="Number of calibration frames."),
+    verify_data: Optional[str] = typer.Option(None, "--verify-data",
+                                              help="Frames to verify on: dataset folder (test split), "
+                                                   "'synthetic' (default) or 'procedural'."),
+    verify_frames: int = typer.Option(8, "--verify-frames", help="Number of verification frames."),
+    logits: bool = typer.Option(False, "--logits", help="Path graphs also output logits."),
+    force: bool = typer.Option(False, "--force", help="Replace an existing bundle."),
+) -> None:
+    """Export a model to a bundle: stem_gate.onnx + one graph per path, verified against PyTorch."""
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from edgefuse.export.exporter import Backend, ExportOptions, Precision, export_bundle
+
+    opts = ExportOptions(input_size=parse_size(input_size), paths=paths, precision=_enum(Precision, precision, "--precision"),
+                         backend=_enum(Backend, backend, "--backend"), calib_data=calib_data,
+                         calib_frames=calib_frames, verify_data=verify_data, verify_frames=verify_frames,
+                         logits=logits, force=force)
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
+                  console=console, transient=False) as bar:
+        task = bar.add_task(f"exporting {model}", total=None)
+        last: list[str] = []
+
+        def step(message: str) -> None:
+            if last:
+                bar.console.print(f"  [green]done[/] {last[-1]}")
+            last.append(message)
+            bar.update(task, description=message)
+
+        result = export_bundle(model, out, opts, progress=step)
+        if last:
+            bar.console.print(f"  [green]done[/] {last[-1]}")
+        bar.update(task, description=f"bundle written to {result.bundle}", total=1, completed=1)
+    _summary(result)
+
+
+def _enum(cls, value: str, flag: str):
+    try:
+        return cls(value)
+    except ValueError:
+        raise EdgefuseError(f"{flag} {value!r} is not one of {', '.join(m.value for m in cls)}") from None
+
+
+def _summary(result) -> None:
+    from rich.table import Table
+
+    m = result.manifest
+    v = result.verify
+    table = Table(title=f"{m.model.get('name') or m.source} -> {result.bundle}  "
+                        f"({m.input_size[0]}x{m.input_size[1]}, {m.precision}, verified on {v['frames']} frames)")
+    for col in ("graph", "decision", "serves choices", "MAdds (G)", "ONNX MAdds (G)", "file size", "verification"):
+        table.add_column(col, justify="right" if "MAdds" in col or col == "file size" else "left")
+    sizes = {g.name: g for g in result.graphs}
+    stem = sizes["stem_gate"]
+    diff = max(v["stem"]["max_abs_diff"].values(), default=0.0)
+    table.add_row("stem_gate", "-", "-", gmac(stem.madds), gmac(stem.onnx_madds), _size(stem.size_bytes),
+                  f"max |diff| {diff:.1e}, gate {v['stem']['gate_agreement']:.0%}")
+    for p in m.paths:
+        g = sizes[f"path_{p.index}"]
+        served = [c for c, k in enumerate(m.gate_to_path) if k == p.index]
+        cells = "".join("1" if d else "0" for d in p.decision)
+        check = v["paths"][f"path_{p.index}"]
+        text = f"{check['label_agreement']:.3%} labels agree"
+        if v.get("int8"):
+            text += f"; int8 vs fp32 {v['int8']['path_label_agreement_vs_fp32'][f'path_{p.index}']:.1%}"
+        table.add_row(f"path_{p.index}", cells, ",".join(map(str, served)), gmac(p.path_madds), gmac(g.onnx_madds),
+                      _size(g.size_bytes), text)
+    console.print(table)
+    e2e = v["end_to_end"]
+    line = f"end to end (ORT stem -> gate -> path vs PyTorch): {e2e['label_agreement']:.3%} of pixels agree"
+    if e2e.get("miou") is not None:
+        line += f", mIoU {e2e['miou']:.3f}"
+    console.print(line)
+    if v.get("int8"):
+        i8 = v["int8"]
+        text = f"int8 vs fp32: labels {i8['label_agreement_vs_fp32']:.2%}, gate {i8['gate_agreement_vs_fp32']:.0%}"
+        if i8.get("miou_change") is not None:
+            text += f", mIoU {i8['miou_fp32']:.3f} -> {i8['miou_int8']:.3f} ({i8['miou_change']:+.3f})"
+        console.print(text)
+    for note in result.notes:
+        console.print(f"[yellow]note:[/] {note}")
+    console.print(f"[green]verified[/] ({v['frames_source']}). Run it: "
+                  f"[bold]edgefuse run --bundle {result.bundle} --camera synthetic[/]")
+
+
+def inspect(bundle: Path = typer.Argument(..., help="Bundle folder written by `edgefuse export`.")) -> None:
+    """Show a bundle's manifest and re-check every file's sha256 (exit 2 on any mismatch)."""
+    from rich.table import Table
+
+    from edgefuse.export.bundle import BundleIntegrityError, check_files
+    from edgefuse.export.manifest import read_manifest
+
+    if not bundle.is_dir():
+        raise EdgefuseError(f"bundle folder {bundle} not found")
+    m = read_manifest(bundle)
+    head = Table(title=f"bundle {bundle}", show_header=False)
+    head.add_column("field")
+    head.add_column("value")
+    rows = [("format_version", str(m.format_version)), ("edgefuse_version", m.edgefuse_version),
+            ("model", f"{m.model.get('name', '')} ({m.model.get('family', '')})"), ("source", m.source),
+            ("weights_sha256", m.weights_sha256 or "none (random init)"),
+            ("input_size", f"{m.input_size[0]}x{m.input_size[1]}"),
+            ("precision", f"graphs {m.precision}, engines {m.engine_precision}; labels {m.labels_dtype}"),
+            ("classes", f"{len(m.classes)}: {', '.join(m.classes[:6])}{' ...' if len(m.classes) > 6 else ''}"),
+            ("gate_to_path", str(list(m.gate_to_path))),
+            ("verified", "-" if m.verify is None else ("passed" if m.verify.passed else "FAILED")
+             + f" {m.verify.summary if m.verify else ''}")]
+    if m.calibration:
+        rows.append(("calibration", str(m.calibration)))
+    for k, v in rows:
+        head.add_row(k, v)
+    console.print(head)
+    paths = Table(title="paths")
+    for col in ("index", "decision", "MAdds/frame (G)", "depth enc. (G)", "graph (G)", "file", "inputs"):
+        paths.add_column(col)
+    for p in m.paths:
+        paths.add_row(str(p.index), "".join("1" if d else "0" for d in p.decision), gmac(p.madds),
+                      gmac(p.depth_encoder_madds), gmac(p.path_madds), p.file, ", ".join(p.inputs))
+    console.print(paths)
+    if m.engines:
+        eng = Table(title="engines")
+        for col in ("graph", "backend", "precision", "file", "TensorRT", "GPU", "CC"):
+            eng.add_column(col)
+        for e in m.engines:
+            eng.add_row(e.graph, e.backend, e.precision, e.file, e.tensorrt_version, e.gpu_name, e.compute_capability)
+        console.print(eng)
+    checks = check_files(bundle, m)
+    files = Table(title="files (sha256 re-checked)")
+    for col in ("role", "file", "status"):
+        files.add_column(col)
+    for c in checks:
+        files.add_row(c.role, c.file, "[green]ok[/]" if c.ok else f"[red]{c.problem}[/]")
+    console.print(files)
+    bad = [c for c in checks if not c.ok]
+    if bad:
+        raise BundleIntegrityError("integrity check failed for " + ", ".join(f"{c.file} ({c.problem})" for c in bad)
+                                   + "; re-export the bundle")
+    console.print(f"[green]all {len(checks)} files match the manifest[/]")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("export")(export)
+    app.command("inspect")(inspect)

@@ -1,0 +1,371 @@
+"""`export_bundle`: a trained (or registry) model -> a verified bundle folder.
+
+    stem_gate.onnx     raw rgb/depth -> stem features (+ gate_logits)
+    path_<k>.onnx      the features path k consumes -> labels (argmax in the graph)
+    verify.json        ORT vs PyTorch on real frames (export/verify.py)
+    manifest.json      everything the runtime needs (export/manifest.py)
+    engines/           TensorRT engines and the timing cache (--backend tensorrt)
+
+The bundle is written into a temporary folder beside the output and renamed into place
+only when verification passed; a bundle that failed is kept as `<out>.failed` for
+inspection (its manifest says passed: false, and load_bundle refuses it). Nothing in the
+files depends on time or on where the checkpoint lives, so exporting the same weights
+twice gives byte-identical bundles.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+import shutil
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import torch
+
+import edgefuse
+from edgefuse.errors import ConfigError, EdgefuseError
+from edgefuse.export import manifest as mf
+from edgefuse.export.bundle import sha256_file
+from edgefuse.export.onnx_graphs import LABELS_DTYPE, LabelsHead, check_graph, conv_madds, export_onnx, tensor_specs
+
+
+class Precision(str, enum.Enum):
+    FP32 = "fp32"
+    FP16 = "fp16"   # a TensorRT build flag: the ONNX graphs stay fp32
+    INT8 = "int8"   # Q/DQ graphs (explicit quantisation), for ORT and TensorRT alike
+
+
+class Backend(str, enum.Enum):
+    ONNX = "onnx"
+    TENSORRT = "tensorrt"
+
+
+class VerificationError(EdgefuseError):
+    """The exported graphs do not reproduce the PyTorch model."""
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    input_size: tuple[int, int] | None = None   # default: the model config's
+    paths: str | Sequence[int] = "all"           # "all", "0,2,4" or a list of path indices
+    precision: Precision = Precision.FP32
+    backend: Backend = Backend.ONNX
+    calib_data: str | Path | None = None          # dataset folder (train split) or "synthetic"/"procedural"
+    calib_frames: int = 32
+    verify_data: str | Path | None = None         # frames to verify on (test split); default synthetic
+    verify_frames: int = 8
+    logits: bool = False                          # path graphs also output logits
+    force: bool = False
+    int8_min_agreement: float = 0.90
+    workspace_mb: int = 1024                      # TensorRT builder workspace
+
+
+@dataclass
+class GraphResult:
+    name: str                  # stem_gate | path_<k>
+    file: str
+    size_bytes: int
+    madds: float               # PyTorch cost table
+    onnx_madds: float          # counted from the graph's conv nodes
+    ops: int
+
+
+@dataclass
+class ExportResult:
+    bundle: Path
+    manifest: mf.Manifest
+    verify: dict[str, Any]
+    graphs: list[GraphResult] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+Progress = Callable[[str], None]
+
+
+def parse_paths(spec: str | Sequence[int], num_paths: int) -> list[int]:
+    """'all' | '0,2,4' | [0, 2, 4] -> sorted unique indices, each checked against the path set."""
+    if isinstance(spec, str):
+        text = spec.strip().lower()
+        if text == "all":
+            return list(range(num_paths))
+        try:
+            items = [int(x) for x in text.split(",") if x.strip()]
+        except ValueError:
+            raise ConfigError(f"--paths {spec!r} is not 'all' or a comma list of path indices such as 0,2,4") from None
+    else:
+        items = [int(x) for x in spec]
+    bad = [k for k in items if not 0 <= k < num_paths]
+    if not items or bad:
+        raise ConfigError(f"--paths {spec!r}: the model has paths 0..{num_paths - 1}" +
+                          (f"; {bad} out of range" if bad else ""))
+    return sorted(set(items))
+
+
+def gate_to_path(model, exported: list[int]) -> list[int]:
+    """For every gate choice, the exported path that serves it: the cheapest one that fuses
+    at least where the choice fuses (so the runtime never meets a choice it cannot run)."""
+    out = []
+    for k, decision in enumerate(model.paths):
+        try:
+            out.append(model.paths.fallback_for(decision, exported))
+        except ConfigError:
+            raise ConfigError(
+                f"gate choice {k} (fuses {list(decision)}) has no exported path that fuses at least as "
+                f"much; add path {k} to --paths (exported: {exported})") from None
+    return out
+
+
+def prepare_output(out: Path, force: bool) -> None:
+    """Refuse to overwrite without --force, and never delete a folder that is not a bundle."""
+    if out.exists() and not out.is_dir():
+        raise EdgefuseError(f"output {out} exists and is a file; choose a folder name for the bundle")
+    if out.is_dir() and any(out.iterdir()):
+        if not force:
+            raise EdgefuseError(f"output folder {out} already exists; pass --force to replace it")
+        if not (out / mf.MANIFEST_NAME).is_file():
+            raise EdgefuseError(f"refusing to replace {out}: it is not empty and not an edgefuse bundle "
+                                "(no manifest.json); choose another --out")
+
+
+def load_for_export(spec: str | Path, input_size: tuple[int, int] | None):
+    """load_model with the errors a user can fix turned into EdgefuseError."""
+    from edgefuse.checkpoint import load_model
+
+    try:
+        loaded = load_model(spec, input_size=input_size)
+    except EdgefuseError:
+        raise
+    except (RuntimeError, ValueError, KeyError, TypeError) as exc:
+        # e.g. tensor shapes that do not match the config stored in the checkpoint
+        raise EdgefuseError(f"checkpoint {spec} is incompatible with the model it describes: {exc}") from exc
+    model = loaded.model.eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    if hasattr(model, "freeze_exchange"):
+        model.freeze_exchange()   # CEN: exchange masks become constants (a static graph)
+    return loaded, model
+
+
+def export_bundle(spec: str | Path, out_dir: str | Path, options: ExportOptions | None = None, *,
+                  progress: Progress | None = None, **overrides: Any) -> ExportResult:
+    """Export `spec` (checkpoint path, shipped weights name or registry name) to the bundle
+    folder `out_dir`. Options as ExportOptions or keyword overrides (`paths="0,2,4"`).
+    Raises EdgefuseError for user errors and VerificationError when the graphs fail."""
+    opts = replace(options or ExportOptions(), **overrides)
+    opts = replace(opts, precision=Precision(opts.precision), backend=Backend(opts.backend))
+    say = progress or (lambda message: None)
+    out = Path(out_dir)
+    prepare_output(out, opts.force)
+    if opts.backend is Backend.TENSORRT:
+        from edgefuse.export.tensorrt_build import require_tensorrt
+
+        require_tensorrt()   # fail before minutes of work, naming the extra
+
+    loaded, model = load_for_export(spec, opts.input_size)
+    exported = parse_paths(opts.paths, model.num_paths)
+    serving = gate_to_path(model, exported)
+
+    work = out.parent / f".{out.name}.tmp-{os.getpid()}"
+    if work.exists():
+        shutil.rmtree(work)
+    work.mkdir(parents=True)
+    try:
+        result = _build(loaded, model, exported, serving, opts, work, say)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    if not result.manifest.verify or not result.manifest.verify.passed:
+        failed = out.with_name(out.name + ".failed")
+        shutil.rmtree(failed, ignore_errors=True)
+        work.rename(failed)
+        reasons = "; ".join(result.verify.get("failures", [])) or "see verify.json"
+        raise VerificationError(f"verification failed: {reasons}. Nothing was written to {out}; the failed "
+                                f"bundle is kept at {failed} for inspection")
+    if out.exists():
+        old = out.parent / f".{out.name}.old-{os.getpid()}"
+        out.rename(old)
+        work.rename(out)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        work.rename(out)
+    result.bundle = out
+    return result
+
+
+def _build(loaded, model, exported: list[int], serving: list[int], opts: ExportOptions, work: Path,
+           say: Progress) -> ExportResult:
+    from edgefuse.calibration.frames import CALIB_SEED, EVAL_SEED
+    from edgefuse.export.verify import verify_bundle
+    from edgefuse.models.costs import measure_costs
+
+    cfg = loaded.config
+    h, w = cfg.input_size
+    notes: list[str] = []
+    costs = measure_costs(model)
+    int8 = opts.precision is Precision.INT8
+    fp32_dir = work / ".fp32" if int8 else work
+    fp32_dir.mkdir(exist_ok=True)
+
+    # --- graphs ----------------------------------------------------------------------
+    stem = model.stem_gate_module().eval()
+    # Fixed example inputs: the trace (and so the file) must not depend on random numbers.
+    rgb = torch.full((1, 3, h, w), 128.0)
+    depth = torch.full((1, 1, h, w), 2000.0)
+    with torch.no_grad():
+        feats = dict(zip(stem.output_names, stem(rgb, depth)))
+    say("export stem_gate")
+    files = {"stem_gate": _write(fp32_dir / "stem_gate.onnx",
+                                 export_onnx(stem, (rgb, depth), ("rgb", "depth"), stem.output_names))}
+    path_inputs = {}
+    outputs = ("labels", "logits") if opts.logits else ("labels",)
+    for k in exported:
+        say(f"export path_{k}")
+        pm = model.path_module(k).eval()
+        path_inputs[k] = tuple(pm.input_names)
+        data = export_onnx(LabelsHead(pm, opts.logits), [feats[n] for n in pm.input_names], pm.input_names, outputs)
+        files[f"path_{k}"] = _write(fp32_dir / f"path_{k}.onnx", data)
+
+    # --- frames, int8 ----------------------------------------------------------------------
+    say("load verification frames")
+    frames, source = _frames(opts.verify_data, opts.verify_frames, (h, w), EVAL_SEED, "test", notes)
+    calibration: dict[str, Any] = {}
+    if int8:
+        from edgefuse.calibration.int8 import path_feeds, quantize_graph, stem_feeds
+        from edgefuse.export.verify import ort_session
+
+        say("load calibration frames")
+        calib, calib_source = _frames(opts.calib_data, opts.calib_frames, (h, w), CALIB_SEED, "train", notes)
+        feeds = stem_feeds(calib)
+        fp32_files = dict(files)
+        say("quantize stem_gate")
+        quantize_graph(fp32_files["stem_gate"], work / "stem_gate.onnx", feeds)
+        files["stem_gate"] = work / "stem_gate.onnx"
+        stem_sess = ort_session(fp32_files["stem_gate"])
+        for k in exported:
+            say(f"quantize path_{k}")
+            quantize_graph(fp32_files[f"path_{k}"], work / f"path_{k}.onnx",
+                           path_feeds(stem_sess, feeds, path_inputs[k]))
+            files[f"path_{k}"] = work / f"path_{k}.onnx"
+        calibration = {"method": "onnxruntime quantize_static, QDQ, MinMax",
+                       "weights": "int8 per-channel symmetric", "activations": "int8 symmetric",
+                       "frames": len(calib), "source": calib_source}
+    for name, path in files.items():
+        say(f"check {name}")
+        check_graph(path.read_bytes())
+
+    # --- verification ---------------------------------------------------------------------
+    say(f"verify on {len(frames)} frames")
+    report = verify_bundle(model, files, serving, frames, source, opts.precision.value,
+                           fp32_graphs=fp32_files if int8 else None, int8_min_agreement=opts.int8_min_agreement)
+    verify_path = work / mf.VERIFY_NAME
+    import json
+
+    verify_path.write_text(json.dumps(report.to_dict(), indent=2, allow_nan=False) + "\n")
+    if int8:
+        shutil.rmtree(fp32_dir)
+
+    # --- manifest ------------------------------------------------------------------------------
+    graph_results = []
+    protos = {}
+    for name, path in files.items():
+        import onnx
+
+        protos[name] = onnx.load(str(path))
+    cost_of = {p.index: p for p in costs.paths}
+    stem_entry = mf.GraphEntry(
+        file="stem_gate.onnx", sha256=sha256_file(files["stem_gate"]), inputs=("rgb", "depth"),
+        outputs=tuple(stem.output_names), tensors=_specs(protos["stem_gate"]),
+        madds=costs.stem_madds + costs.gate_madds)
+    path_entries = []
+    for k in exported:
+        c = cost_of[k]
+        path_entries.append(mf.PathEntry(
+            index=k, decision=tuple(model.paths[k]), madds=c.madds, depth_encoder_madds=c.depth_encoder_madds,
+            path_madds=c.path_madds, file=f"path_{k}.onnx", sha256=sha256_file(files[f"path_{k}"]),
+            inputs=path_inputs[k], outputs=outputs, tensors=_specs(protos[f"path_{k}"])))
+    for name, path in files.items():
+        madds = stem_entry.madds if name == "stem_gate" else cost_of[int(name.split("_")[1])].path_madds
+        graph_results.append(GraphResult(name, path.name, path.stat().st_size, madds,
+                                         conv_madds(protos[name]), len(protos[name].graph.node)))
+
+    engines: tuple[mf.EngineEntry, ...] = ()
+    if opts.backend is Backend.TENSORRT and report.passed:
+        from edgefuse.export.tensorrt_build import build_engines
+
+        engines = tuple(build_engines(work, {n: p.name for n, p in files.items()}, opts.precision.value,
+                                      opts.workspace_mb << 20, say))
+    if opts.precision is Precision.FP16 and opts.backend is Backend.ONNX:
+        notes.append("fp16 is a TensorRT build flag: the ONNX graphs are fp32; TensorRT engines built "
+                     "from this bundle use fp16 (manifest engine_precision)")
+
+    manifest = mf.Manifest(
+        format_version=mf.FORMAT_VERSION,
+        edgefuse_version=edgefuse.__version__,
+        model=cfg.to_dict(),
+        weights_sha256=loaded.weights_sha256,
+        source=_source_name(loaded),
+        input_size=(h, w),
+        normalization=_normalization(cfg),
+        classes=tuple(cfg.class_names) or tuple(f"class_{i}" for i in range(cfg.num_classes)),
+        palette=tuple(tuple(c) for c in _palette(cfg.num_classes)),
+        precision="int8" if int8 else "fp32",
+        engine_precision=opts.precision.value,
+        labels_dtype=str(LABELS_DTYPE).removeprefix("torch."),
+        logits=opts.logits,
+        stem_gate=stem_entry,
+        paths=tuple(path_entries),
+        gate_to_path=tuple(serving),
+        path_set=tuple(tuple(d) for d in model.paths),
+        engines=engines,
+        verify=mf.VerifyEntry(file=mf.VERIFY_NAME, sha256=sha256_file(verify_path), passed=report.passed,
+                              summary=report.summary()),
+        calibration=calibration,
+    )
+    mf.write_manifest(work, manifest)
+    return ExportResult(work, manifest, report.to_dict(), graph_results, notes)
+
+
+def _write(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
+
+
+def _specs(proto) -> tuple[mf.TensorSpec, ...]:
+    return tuple(mf.TensorSpec(s["name"], tuple(s["shape"]), s["dtype"]) for s in tensor_specs(proto))
+
+
+def _frames(source, count: int, size: tuple[int, int], seed: int, split: str, notes: list[str]):
+    """Frames from `source`; the default (synthetic benchmark) falls back to procedural
+    frames when the synth extra (Open3D) is missing, and says so in the report."""
+    from edgefuse.calibration.frames import load_frames
+    from edgefuse.errors import MissingExtraError
+
+    if source is None:
+        try:
+            return load_frames("synthetic", count, size, seed=seed), f"synthetic benchmark (seed {seed})"
+        except MissingExtraError as exc:
+            notes.append(f"synthetic frames unavailable ({exc}); used procedural frames")
+            return load_frames("procedural", count, size, seed=seed), f"procedural (seed {seed})"
+    name = str(source)
+    label = name if name in ("synthetic", "procedural") else f"{Path(name).name}/{split}"
+    return load_frames(source, count, size, seed=seed, split=split), label
+
+
+def _source_name(loaded) -> str:
+    # Only the file name of a checkpoint: the bundle must not depend on (or leak) where
+    # the checkpoint lived on the exporting machine.
+    return Path(loaded.source).name if loaded.kind == "checkpoint" else str(loaded.source)
+
+
+def _normalization(cfg) -> dict[str, Any]:
+    return {"in_graph": True, "rgb_range": [0, 255], "rgb_order": "RGB", "rgb_mean": list(cfg.rgb_mean),
+            "rgb_std": list(cfg.rgb_std), "depth_unit": "mm", "depth_invalid": 0,
+            "depth_mean": cfg.depth_mean, "depth_std": cfg.depth_std}
+
+
+def _palette(num_classes: int) -> list[list[int]]:
+    from edgefuse.data.classes import default_palette
+
+    return default_palette(num_classes)
