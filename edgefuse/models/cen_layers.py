@@ -49,11 +49,15 @@ def designated_parts(channels: int, modalities: int) -> torch.Tensor:
     return torch.stack([(idx >= bounds[m]) & (idx < bounds[m + 1]) for m in range(modalities)])
 
 
-def exchange(ys: Streams, masks: torch.Tensor) -> Streams:
+def exchange(ys: Streams, masks: torch.Tensor, active: Sequence[bool] | None = None) -> Streams:
     """Eq. 6: where masks[m, c], modality m's channel c becomes the mean of the other
-    modalities' channel c. Gradients flow to the replacing values, not the replaced ones."""
+    modalities' channel c. Gradients flow to the replacing values, not the replaced ones.
+    `active[m]` False (known to exchange nothing) leaves modality m untouched, with no op."""
     out = []
     for m, y in enumerate(ys):
+        if active is not None and not active[m]:
+            out.append(y)
+            continue
         others = [ys[j] for j in range(len(ys)) if j != m]
         mean = others[0] if len(others) == 1 else torch.stack(others).mean(dim=0)
         out.append(torch.where(masks[m].view(1, -1, 1, 1), mean, y))
@@ -108,8 +112,9 @@ class ExchangingBN(ParallelBN):
         ys = super().forward(xs)
         if len(ys) < 2:
             return ys
-        if self.frozen is not None and not any(self._frozen_any):
-            return ys  # no channel exchanged anywhere in this layer: the graph has no select
+        if self.frozen is not None:
+            # constant masks: modalities that take no channel get no select op in the graph
+            return exchange(ys, self.frozen, self._frozen_any)
         return exchange(ys, self.masks())
 
 
