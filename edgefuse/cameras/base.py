@@ -17,7 +17,7 @@ import dataclasses
 import importlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Iterator
+from typing import Any, Callable, ClassVar, Iterator
 
 import numpy as np
 
@@ -142,6 +142,9 @@ class FrameSource:
             raise ConfigError(f"frames must be >= 0 (or None for all), got {frames}")
         self.name = name
         self.max_frames = frames
+        #: Called with a human-readable line on disconnect / retry / recovery (live sources);
+        #: set it before `open()`, e.g. `src.on_status = console.print`. Also logged.
+        self.on_status: Callable[[str], None] | None = None
         self._opened = False
         self._delivered = 0
 

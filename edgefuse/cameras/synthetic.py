@@ -70,7 +70,7 @@ class SyntheticSource(FrameSource):
         self._t0 = time.monotonic()
         if self.options.live:
             self._capture = LiveCapture(self._grab_paced, name=self.name,
-                                        queue_size=self.options.queue_size).start()
+                                        queue_size=self.options.queue_size, on_status=self.on_status).start()
 
     def _close(self) -> None:
         if self._capture is not None:

@@ -1,0 +1,147 @@
+"""`realsense[:SERIAL]`: a live Intel RealSense camera through pyrealsense2.
+
+Colour (rgb8) and depth (z16) at the chosen resolution and rate, depth aligned to colour
+with `rs.align(rs.stream.color)` and converted to millimetres with the device's depth scale,
+intrinsics from the colour stream. Capture and alignment run in a `LiveCapture` thread:
+alignment costs CPU time per frame (a known FPS killer when done inline, REFERENCE.md), and
+in the thread it overlaps inference instead of adding to it. When inference falls behind,
+the oldest frame is dropped and counted. A disconnect is retried with backoff: the pipeline
+is restarted when the camera (same serial) is back, and the run goes on.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+from edgefuse.cameras.base import (
+    Frame,
+    FrameSource,
+    Intrinsics,
+    SourceDisconnected,
+    SourceOptions,
+    SourceSpec,
+)
+from edgefuse.cameras.live import LiveCapture
+from edgefuse.cameras.rs_frames import frameset_to_frame, intrinsics_of
+from edgefuse.errors import ConfigError, EdgefuseError, require
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RealSenseOptions(SourceOptions):
+    """width/height/fps: a mode the camera supports for both colour and depth (D435: 640x480,
+    848x480, 1280x720 at 6/15/30 fps...); queue_size: frames kept for a slow reader;
+    timeout_ms: wait for a frameset before calling the camera disconnected;
+    give_up_after: seconds of disconnection before the run stops (None: wait for ever)."""
+
+    width: int = 640
+    height: int = 480
+    fps: int = 30
+    queue_size: int = 2
+    timeout_ms: int = 2000
+    give_up_after: float | None = None
+
+
+class RealSenseSource(FrameSource):
+    Options = RealSenseOptions
+    is_live = True
+
+    def __init__(self, serial: str | None = None, options: RealSenseOptions | None = None) -> None:
+        opts = options or RealSenseOptions()
+        for key in ("width", "height", "fps", "queue_size", "timeout_ms"):
+            if getattr(opts, key) <= 0:
+                raise ConfigError(f"realsense camera: {key} must be > 0, got {getattr(opts, key)}")
+        super().__init__(f"realsense:{serial}" if serial else "realsense", frames=opts.frames)
+        self.serial = serial
+        self.options = opts
+        self._pipeline: Any = None
+        self._capture: LiveCapture | None = None
+        self._count = 0
+
+    @classmethod
+    def from_spec(cls, spec: SourceSpec, options: RealSenseOptions) -> "RealSenseSource":
+        return cls(spec.target, options)
+
+    @property
+    def dropped(self) -> int:
+        return self._capture.dropped if self._capture is not None else 0
+
+    # --- device ---
+    def _connected_serials(self) -> list[str]:
+        rs = self.rs
+        return [d.get_info(rs.camera_info.serial_number) for d in rs.context().query_devices()]
+
+    def _start_pipeline(self) -> None:
+        rs = self.rs
+        serials = self._connected_serials()
+        if not serials:
+            raise SourceDisconnected("no RealSense camera found (is it plugged into a USB 3 port? "
+                                     "on Linux, are librealsense's udev rules installed?)")
+        if self.serial is not None and self.serial not in serials:
+            raise SourceDisconnected(f"RealSense {self.serial} not found; connected: {', '.join(serials)}")
+        o = self.options
+        config = rs.config()
+        if self.serial is not None:
+            config.enable_device(self.serial)
+        config.enable_stream(rs.stream.color, o.width, o.height, rs.format.rgb8, o.fps)
+        config.enable_stream(rs.stream.depth, o.width, o.height, rs.format.z16, o.fps)
+        pipeline = rs.pipeline()
+        try:
+            profile = pipeline.start(config)
+        except RuntimeError as exc:
+            raise EdgefuseError(f"{self.name}: cannot stream colour+depth at {o.width}x{o.height} @ {o.fps} fps "
+                                f"({exc}); choose a mode the camera supports, e.g. 640x480 @ 30") from exc
+        device = profile.get_device()
+        self.depth_scale = float(device.first_depth_sensor().get_depth_scale())
+        self.intrinsics: Intrinsics = intrinsics_of(profile.get_stream(rs.stream.color))
+        self.device_serial = device.get_info(rs.camera_info.serial_number)
+        self._pipeline = pipeline
+
+    def _stop_pipeline(self) -> None:
+        if self._pipeline is not None:
+            try:
+                self._pipeline.stop()
+            except RuntimeError:
+                pass  # already stopped by the disconnect
+            self._pipeline = None
+
+    def _reconnect(self) -> None:
+        self._stop_pipeline()
+        self._start_pipeline()
+
+    def _grab(self) -> Frame | None:
+        try:
+            ok, frames = self._pipeline.try_wait_for_frames(self.options.timeout_ms)
+        except RuntimeError as exc:
+            raise SourceDisconnected(str(exc)) from exc
+        if not ok:
+            raise SourceDisconnected(f"no frames for {self.options.timeout_ms} ms")
+        frame = frameset_to_frame(self._align.process(frames), self.depth_scale, self.intrinsics,
+                                  self._count, {"source": self.name, "serial": self.device_serial})
+        self._count += 1
+        return frame
+
+    # --- FrameSource ---
+    def _open(self) -> None:
+        self.rs = require("pyrealsense2", "realsense", "the live RealSense camera")
+        self._align = self.rs.align(self.rs.stream.color)
+        try:
+            self._start_pipeline()
+        except SourceDisconnected as exc:
+            raise EdgefuseError(f"{self.name}: {exc}") from exc
+        self._capture = LiveCapture(self._grab, name=self.name, queue_size=self.options.queue_size,
+                                    reconnect=self._reconnect, give_up_after=self.options.give_up_after,
+                                    on_status=self.on_status).start()
+
+    def _close(self) -> None:
+        if self._capture is not None:
+            self._capture.stop()
+            self._capture = None
+        self._stop_pipeline()
+
+    def _frames(self) -> Iterator[Frame]:
+        assert self._capture is not None
+        yield from self._capture
