@@ -120,6 +120,7 @@ class CENSegNet(SegModel):
                                decoder_channels, decoder_blocks, num_classes)
         self.ensemble = Ensemble(len(self.modalities))
         self.threshold = float(threshold)
+        self.encoder_spec = encoder
 
     # --- modality inputs and stem ------------------------------------------------------
     def modality_inputs(self, rgb: torch.Tensor | None, depth: torch.Tensor | None) -> Streams:
@@ -205,6 +206,32 @@ class CENSegNet(SegModel):
         return CENOutput(ens[0], tuple(ens[1:]),
                          per_modality=tuple(SegOutput(o[0], tuple(o[1:])) for o in per_modality),
                          modalities=self.modalities, ensemble_weights=self.ensemble.weights())
+
+    def load_pretrained(self, path: str) -> list[str]:
+        """Load torchvision-named ImageNet ResNet weights from a local file into the shared
+        encoder: convolutions once, every BN copied into each modality's private BN (the
+        official CEN initialisation). conv1 is summed over the RGB channels when every
+        modality is single-channel. Returns the encoder keys left uninitialised."""
+        from edgefuse.models.resnet import ResNetEncoder, load_pretrained
+
+        plain = ResNetEncoder(self.encoder_spec, 3 if self.in_channels == 3 else 1)
+        missing = set(load_pretrained(plain, path))  # reads, validates, sums conv1 for 1 channel
+        if self.in_channels not in (1, 3):
+            raise EdgefuseError(f"ImageNet conv1 has 3 input channels; this CEN's shared conv1 has "
+                                f"{self.in_channels} (modalities {self.modalities})")
+        own = self.encoder.state_dict()
+        state: dict[str, torch.Tensor] = {}
+        for key, value in plain.state_dict().items():
+            if key in missing:
+                continue
+            if key in own:
+                state[key] = value
+                continue
+            module, _, leaf = key.rpartition(".")
+            for m in range(len(self.modalities)):
+                state[f"{module}.bns.{m}.{leaf}"] = value
+        result = self.encoder.load_state_dict(state, strict=False)
+        return sorted(result.missing_keys)
 
     # --- exchange control ---------------------------------------------------------------
     def exchanging_bns(self) -> dict[str, ExchangingBN]:

@@ -303,3 +303,27 @@ def test_depth_share_of_costs_is_the_depth_stream():
 def test_bad_configurations_raise_config_error(kwargs, match):
     with pytest.raises(ConfigError, match=match):
         build_model("cen-tiny", input_size=SIZE, **kwargs)
+
+
+def test_load_torchvision_named_weights(tmp_path):
+    from edgefuse.models.resnet import ResNetEncoder
+
+    model = _cen()
+    source = ResNetEncoder(EncoderSpec("resnet18", "basic", 0.25), 3)
+    with torch.no_grad():
+        for p in source.parameters():
+            p.normal_()
+        for b in source.buffers():
+            if b.is_floating_point():
+                b.uniform_(0.5, 2.0)
+    state = {**source.state_dict(), "fc.weight": torch.zeros(10, 128), "fc.bias": torch.zeros(10)}
+    torch.save(state, tmp_path / "r18.pth")
+    missing = model.load_pretrained(str(tmp_path / "r18.pth"))
+    assert missing == []
+    enc = model.encoder
+    assert torch.equal(enc.conv1.weight, source.conv1.weight)
+    assert torch.equal(enc.layer2[0].conv1.weight, source.layer2[0].conv1.weight)
+    for m in range(2):  # each modality's private BN starts from the same ImageNet BN
+        assert torch.equal(enc.layer3[1].bn2.bns[m].weight, source.layer3[1].bn2.weight)
+        shortcut_bn = getattr(enc.layer2[0].downsample, "1").bns[m]
+        assert torch.equal(shortcut_bn.running_var, source.layer2[0].downsample[1].running_var)
