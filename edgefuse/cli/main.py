@@ -27,6 +27,8 @@ app = typer.Typer(
 COMMAND_MODULES: tuple[str, ...] = (
     "edgefuse.cli.info",
     "edgefuse.cli.demo",
+    "edgefuse.cli.run",
+    "edgefuse.cli.bench",
     "edgefuse.cli.data",
     "edgefuse.cli.train",
     "edgefuse.cli.eval",

@@ -40,9 +40,9 @@ class RunSummary:
         rows = []
         for k in self.paths:
             lat = self.per_path.get(k, [])
-            p50, p90, p99 = (np.percentile(lat, [50, 90, 99]) if lat else (np.nan,) * 3)
+            pct = [float(v) for v in np.percentile(lat, [50, 90, 99])] if lat else [None] * 3
             rows.append({"path": k, "count": len(lat), "share": len(lat) / self.frames if self.frames else 0.0,
-                         "p50_ms": float(p50), "p90_ms": float(p90), "p99_ms": float(p99)})
+                         "p50_ms": pct[0], "p90_ms": pct[1], "p99_ms": pct[2]})
         return rows
 
     def to_dict(self) -> dict[str, Any]:
@@ -69,7 +69,7 @@ def render_summary(summary: RunSummary, console: Any) -> None:
     for col in ("path", "count", "share", "p50 ms", "p90 ms", "p99 ms"):
         table.add_column(col, justify="right")
     for r in s.path_rows():
-        fmt = (lambda v: "-" if np.isnan(v) else f"{v:.2f}")
+        fmt = (lambda v: "-" if v is None else f"{v:.2f}")
         table.add_row(str(r["path"]), str(r["count"]), f"{r['share']:.1%}", fmt(r["p50_ms"]),
                       fmt(r["p90_ms"]), fmt(r["p99_ms"]))
     console.print(table)

@@ -130,32 +130,33 @@ def plan_buffers(io: dict[str, list[TensorIO]]) -> BufferPlan:
     return plan
 
 
-def _version_key(version: str) -> tuple[str, ...]:
-    return tuple(version.split(".")[:2])   # engines are tied to major.minor (+ the GPU)
+def select_engines(manifest: Any, runtime: Any, precision: str | None = None,
+                   on_mismatch: str = "refuse") -> dict[str, tuple[Any, bool]]:
+    """graph -> (EngineEntry, rebuild?) for every graph of the bundle. Compatibility with
+    this machine (TensorRT release, GPU architecture) is decided by the exporter's
+    `check_engine_compat`: a mismatch is refused with its message (naming the file and what
+    differs), or, with on_mismatch="rebuild", marked for an in-memory rebuild from the
+    bundle's ONNX. A graph without an engine is an error that says how to build one."""
+    from edgefuse.export.tensorrt_build import Action, check_engine_compat
 
-
-def select_engines(manifest: Any, trt_version: str, precision: str | None = None
-                   ) -> dict[str, Any]:
-    """graph -> EngineEntry for every graph of the bundle, built for this TensorRT version.
-    Refuses (naming the file and both versions) an engine built with another TensorRT, and
-    a bundle with no engine for some graph."""
     graphs = [STEM_GATE] + [path_graph(p.index) for p in manifest.paths]
-    chosen: dict[str, Any] = {}
+    candidates: dict[str, list[Any]] = {}
     for e in manifest.engines:
-        if e.backend != "tensorrt" or (precision and e.precision != precision):
-            continue
-        if e.tensorrt_version and _version_key(e.tensorrt_version) != _version_key(trt_version):
-            raise EdgefuseError(
-                f"engine {e.file} ({e.graph}) was built with TensorRT {e.tensorrt_version} but this "
-                f"machine has TensorRT {trt_version}; engines do not load across versions. Rebuild "
-                "the engines with `edgefuse export ... --tensorrt` on this machine, or use --backend ort")
-        chosen.setdefault(e.graph, e)
-    missing = [g for g in graphs if g not in chosen]
+        if e.backend == "tensorrt" and (precision is None or e.precision == precision):
+            candidates.setdefault(e.graph, []).append(e)
+    missing = [g for g in graphs if g not in candidates]
     if missing:
         what = f" {precision}" if precision else ""
         raise EdgefuseError(
             f"the bundle has no{what} TensorRT engine for {missing}; build them with "
-            "`edgefuse export ... --tensorrt` (or run with --backend ort)")
+            "`edgefuse export ... --backend tensorrt` (or run with --backend ort)")
+    chosen: dict[str, tuple[Any, bool]] = {}
+    for graph in graphs:
+        entry = candidates[graph][0]
+        compat = check_engine_compat(entry, runtime, on_mismatch)
+        if compat.action is Action.REFUSE:
+            raise EdgefuseError(compat.message)
+        chosen[graph] = (entry, compat.action is Action.REBUILD)
     return chosen
 
 
@@ -163,9 +164,12 @@ class TensorrtRunner(Runner):
     name = "tensorrt"
 
     def __init__(self, bundle: Any, precision: str | None = None, warmup: int = 3,
-                 trt_module: Any = None, cuda_module: Any = None) -> None:
+                 on_mismatch: str = "refuse", trt_module: Any = None, cuda_module: Any = None,
+                 runtime_info: Any = None) -> None:
         super().__init__(bundle)
         self.precision = precision
+        self.on_mismatch = on_mismatch
+        self._runtime_info = runtime_info  # injectable for tests (else detected)
         self.warmup = warmup
         self._trt_module = trt_module     # injectable for tests (fakes)
         self._cuda_module = cuda_module
@@ -186,13 +190,24 @@ class TensorrtRunner(Runner):
 
     def _activate(self) -> None:
         trt, cuda = self._modules()
-        version = str(getattr(trt, "__version__", "unknown"))
-        entries = select_engines(self.bundle.manifest, version, self.precision)
+        info = self._runtime_info
+        if info is None:
+            from edgefuse.export.tensorrt_build import detect_runtime
+
+            info = detect_runtime()
+        entries = select_engines(self.bundle.manifest, info, self.precision, self.on_mismatch)
         logger = trt.Logger(trt.Logger.WARNING)
         runtime = trt.Runtime(logger)
         root = self.bundle.root
-        for graph, entry in entries.items():
-            data = (root / entry.file).read_bytes()   # hashes were checked by load_bundle
+        for graph, (entry, rebuild) in entries.items():
+            if rebuild:
+                # Rebuilt in memory: the bundle's files stay as their hashes say.
+                from edgefuse.export.tensorrt_build import build_engine
+
+                data, _ = build_engine(root / entry.onnx_file, entry.precision,
+                                       entry.workspace_bytes or (1 << 30))
+            else:
+                data = (root / entry.file).read_bytes()   # hashes were checked by load_bundle
             engine = runtime.deserialize_cuda_engine(data)
             if engine is None:
                 raise EdgefuseError(f"TensorRT could not deserialise {entry.file} ({graph}); it was "
