@@ -147,6 +147,8 @@ class LiveCapture:
                     return
                 if frame is not None:
                     self._put(frame)
+                else:
+                    self._stop.wait(0.001)  # a grab that returns at once must not spin a core
         except BaseException as exc:  # surface bugs in the consumer, with their traceback
             self._error = exc
         finally:
