@@ -361,11 +361,11 @@ def _populate(b: _Builder) -> None:
     for _ in range(int(rng.integers(0, 3))):
         w = rng.uniform(0.8, 1.6)
         _on_wall(b, "window", w, rng.uniform(0.9, 1.4), 0.04, rng.uniform(0.8, 1.0), b.material("window"))
-    if rng.random() < 0.5:
+    if rng.random() < 0.6:
         w = rng.uniform(0.7, 1.4)
         _on_wall(b, "tv", w, w * 9 / 16, rng.uniform(0.03, 0.06), rng.uniform(0.9, 1.3), b.material("tv"))
-    for _ in range(int(rng.integers(0, 4))):
-        w = rng.uniform(0.3, 1.0)
+    for _ in range(int(rng.integers(0, 5))):
+        w = rng.uniform(0.3, 1.1)
         _on_wall(b, "picture", w, w * rng.uniform(0.6, 1.3), rng.uniform(0.01, 0.025), rng.uniform(1.1, 1.6),
                  b.material("picture"))
 
@@ -384,12 +384,12 @@ def _camera(b: _Builder) -> tuple[np.ndarray, np.ndarray]:
     if centers and rng.random() < 0.6:
         target = centers[int(rng.integers(len(centers)))]
     else:
-        far = np.array([w, d]) - pos[:2]  # look towards the farther half of the room
-        target = np.array([w / 2 + np.sign(far[0] - pos[0]) * 0.0, d / 2, 0.6])
+        target = np.array([w / 2, d / 2, rng.uniform(0.3, 1.6)])
         target[:2] += rng.normal(0, 0.5, 2)
     delta = target - pos
     yaw = np.arctan2(delta[1], delta[0]) + rng.normal(0, 0.2)
-    pitch = np.clip(np.arctan2(delta[2], np.linalg.norm(delta[:2])) + rng.normal(0, 0.08), -0.75, 0.1)
+    # mostly level or looking down, sometimes up (ceiling in view), as a mobile robot sees a room
+    pitch = np.clip(np.arctan2(delta[2], np.linalg.norm(delta[:2])) + rng.normal(0, 0.15), -0.7, 0.35)
     roll = rng.normal(0, 0.03)
     fwd = np.array([np.cos(pitch) * np.cos(yaw), np.cos(pitch) * np.sin(yaw), np.sin(pitch)])
     right = np.array([np.sin(yaw), -np.cos(yaw), 0.0])
