@@ -41,8 +41,12 @@ def _intrinsics(rs, size: tuple[int, int], f: float):
     return i
 
 
-def record(path: Path, frames: int, depth_units: float = 0.001, fps: int = 30) -> None:
-    """Record `frames` colour+depth pairs; depth stored as raw units (mm / (units * 1000))."""
+def record(path: Path, frames: int, depth_units: float = 0.001, fps: int = 30, baseline_m: float = 0.0) -> None:
+    """Record `frames` colour+depth pairs; depth stored as raw units (mm / (units * 1000)).
+
+    baseline_m: the colour camera sits this far along +x from the depth camera (a D435 has
+    about 15 mm); with a baseline, aligning shifts depth in the colour image by
+    fx * baseline / Z pixels, which is how the tests tell real alignment from a resize."""
     import pyrealsense2 as rs
 
     dev = rs.software_device()
@@ -63,7 +67,7 @@ def record(path: Path, frames: int, depth_units: float = 0.001, fps: int = 30) -
     color_profile = color_sensor.add_video_stream(cs).as_video_stream_profile()
 
     ext = rs.extrinsics()
-    ext.rotation, ext.translation = [1, 0, 0, 0, 1, 0, 0, 0, 1], [0, 0, 0]
+    ext.rotation, ext.translation = [1, 0, 0, 0, 1, 0, 0, 0, 1], [baseline_m, 0, 0]
     depth_profile.register_extrinsics_to(color_profile, ext)
 
     recorder = rs.recorder(str(path), dev)

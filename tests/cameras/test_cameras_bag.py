@@ -3,6 +3,8 @@ device, no camera) plays back aligned to colour, in millimetres, every frame, th
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -13,16 +15,10 @@ from edgefuse.errors import EdgefuseError  # noqa: E402
 
 from cameras_rs_recording import COLOR_SIZE, record, scene_depth_mm, scene_rgb  # noqa: E402
 
+OLD_BAG = Path(__file__).parent / "data" / "sw_device_rs2.55.bag"
 
-@pytest.mark.parametrize("depth_units", [0.001, 0.0001])  # D400 default 1 mm; high-accuracy 0.1 mm
-def test_db3_playback_aligned_mm(tmp_path, depth_units):
-    path = tmp_path / "rec.db3"
-    n = 6
-    record(path, n, depth_units=depth_units)
-    with open_source(f"bag:{path}") as src:
-        assert not src.is_live
-        frames = list(src)
-        assert src.dropped == 0
+
+def _check(frames, n):
     assert len(frames) == n
     assert [f.index for f in frames] == list(range(n))
     h, w = COLOR_SIZE
@@ -37,6 +33,37 @@ def test_db3_playback_aligned_mm(tmp_path, depth_units):
         assert validate_frame(f, COLOR_SIZE).ok
         assert f.intrinsics.width == w and f.intrinsics.fx == pytest.approx(160.0)
     assert frames[1].timestamp - frames[0].timestamp == pytest.approx(1 / 30, abs=1e-3)
+
+
+@pytest.mark.parametrize("depth_units", [0.001, 0.0001])  # D400 default 1 mm; high-accuracy 0.1 mm
+def test_db3_playback_aligned_mm(tmp_path, depth_units):
+    path = tmp_path / "rec.db3"
+    n = 6
+    record(path, n, depth_units=depth_units)
+    with open_source(f"bag:{path}") as src:
+        assert not src.is_live
+        frames = list(src)
+        assert src.dropped == 0
+    _check(frames, n)
+
+
+def test_old_ros1_bag_recording_plays_back():
+    """The .bag format of librealsense < 2.58 (fixture recorded with pyrealsense2 2.55)."""
+    with open_source(f"bag:{OLD_BAG}") as src:
+        _check(list(src), 6)
+
+
+def test_db3_alignment_follows_the_baseline(tmp_path):
+    """With the colour camera 5 cm to the side, aligned depth moves by fx * b / Z pixels:
+    8 px for the 1 m half, 4 px for the 2 m half (a plain resize would not move it)."""
+    path = tmp_path / "baseline.db3"
+    record(path, 2, baseline_m=0.05)
+    with open_source(f"bag:{path}") as src:
+        f = next(iter(src))
+    near, far = scene_depth_mm(0)[0, 0], scene_depth_mm(0)[0, -1]
+    assert np.all(f.depth[:, :6] == 0)          # uncovered by the shifted near half
+    assert np.all(f.depth[:, 9:86] == near)     # near half: columns 0..79 shifted by 8
+    assert np.all(f.depth[:, 90:] == far)
 
 
 def test_db3_frames_limit_and_reopen(tmp_path):
