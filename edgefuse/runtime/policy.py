@@ -57,8 +57,9 @@ class PolicyConfig:
 
     budget_ms: float | None = None
     min_depth_valid: float = 0.2
-    kp: float = 2.0              # logit units per unit of relative latency error
-    ki: float = 0.05             # ... per frame of accumulated relative error
+    kp: float = 1.0              # logit units per unit of relative latency error
+    ki: float = 0.5              # ... per frame of accumulated relative error (tuned on the
+                                 # closed-loop simulation in tests/runtime/test_policy.py)
     max_bias: float = 50.0       # anti-windup: the bias strength never exceeds this
 
     def __post_init__(self) -> None:
@@ -125,8 +126,8 @@ class BudgetController:
     the budget whenever the budget lies between the cheapest and the gate's own mix."""
 
     budget_ms: float
-    kp: float = 2.0
-    ki: float = 0.05
+    kp: float = 1.0
+    ki: float = 0.5
     max_bias: float = 50.0
     integral: float = 0.0
     strength: float = 0.0

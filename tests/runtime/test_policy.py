@@ -1,0 +1,131 @@
+"""Path choice: argmax, the closed-loop latency budget, the depth-health rule."""
+
+import numpy as np
+import pytest
+
+from edgefuse.errors import ConfigError
+from edgefuse.runtime.policy import (
+    BudgetController,
+    PathCostInfo,
+    PathPolicy,
+    PolicyConfig,
+    Reason,
+    argmax_choice,
+    cost_bias,
+    depth_valid_fraction,
+    least_depth_path,
+    map_choice,
+)
+
+# A progressive 5-path set: costs grow with fused cells, depth stages 0..4.
+PROGRESSIVE = tuple(PathCostInfo(k, 200.0 + 25.0 * k, 10.0 + 25.0 * k, k) for k in range(5))
+
+
+def test_argmax_first_on_ties_and_flat_shapes():
+    assert argmax_choice([0.1, 2.0, -1.0]) == 1
+    assert argmax_choice(np.array([[3.0, 3.0, 1.0]])) == 0
+    with pytest.raises(ValueError):
+        argmax_choice([])
+
+
+def test_cost_bias_is_proportional_and_zero_for_free_paths():
+    b = cost_bias([0.0, 50.0, 100.0], strength=4.0)
+    np.testing.assert_allclose(b, [0.0, -2.0, -4.0])
+    np.testing.assert_allclose(cost_bias([1.0, 2.0], 0.0), [0.0, 0.0])
+
+
+def test_map_choice_through_gate_to_path():
+    assert map_choice(3, (0, 2, 2, 4, 4)) == 4
+    with pytest.raises(ValueError):
+        map_choice(5, (0, 1))
+
+
+def test_depth_valid_fraction_counts_nan_and_zero_as_invalid():
+    d = np.array([[0, 1000], [np.nan, 2000]], np.float32)
+    assert depth_valid_fraction(d) == 0.5
+    assert depth_valid_fraction(None) == 0.0
+    assert depth_valid_fraction(np.array([[5, 0]], np.uint16)) == 0.5
+
+
+def test_least_depth_path_progressive_and_modality_level():
+    assert least_depth_path(PROGRESSIVE) == 0
+    # Modality-level: expert 1 is RGB-only (no depth stages), expert 0 is RGB-D.
+    experts = (PathCostInfo(0, 300.0, 100.0, 4), PathCostInfo(1, 150.0, 0.0, 0))
+    assert least_depth_path(experts) == 1
+
+
+def test_policy_plain_argmax_mapped_through_gate_to_path():
+    policy = PathPolicy(PROGRESSIVE, (0, 1, 2, 3, 4))
+    c = policy.choose(np.array([0.0, 0.0, 0.0, 5.0, 1.0]), depth_valid=1.0)
+    assert (c.path, c.gate_choice, c.reason) == (3, 3, Reason.ARGMAX)
+    subset = PathPolicy(tuple(p for p in PROGRESSIVE if p.index in (0, 4)), (0, 4, 4, 4, 4))
+    assert subset.choose(np.array([0.0, 0.0, 9.0, 0.0, 0.0]), 1.0).path == 4
+
+
+@pytest.mark.parametrize("fraction", [0.0, 0.1, 0.49])
+def test_depth_health_routes_to_rgb_path_and_marks_the_frame(fraction):
+    policy = PathPolicy(PROGRESSIVE, (0, 1, 2, 3, 4), PolicyConfig(min_depth_valid=0.5))
+    c = policy.choose(np.array([0.0, 0.0, 0.0, 0.0, 9.0]), depth_valid=fraction)
+    assert c.path == 0 and c.reason is Reason.DEPTH and c.gate_choice == 4
+
+
+def test_policy_rejects_unknown_paths_and_bad_config():
+    with pytest.raises(ConfigError):
+        PathPolicy(PROGRESSIVE[:2], (0, 1, 2))
+    with pytest.raises(ConfigError):
+        PolicyConfig(budget_ms=0)
+    with pytest.raises(ConfigError):
+        PolicyConfig(min_depth_valid=1.5)
+
+
+def _simulate(budget_ms, frames=3000, seed=0):
+    """Closed loop on a simulated latency model: path k costs 10 + 2.5 k ms (+-5% noise);
+    the gate prefers expensive paths (logits favour 3 and 4)."""
+    rng, noise = np.random.default_rng(seed), np.random.default_rng(seed + 1)
+    policy = PathPolicy(PROGRESSIVE, (0, 1, 2, 3, 4), PolicyConfig(budget_ms=budget_ms))
+    lat, paths = [], []
+    for _ in range(frames):
+        logits = rng.normal([0.0, 0.2, 0.5, 1.5, 2.0], 1.0)
+        c = policy.choose(logits, depth_valid=1.0)
+        ms = (10.0 + 2.5 * c.path) * noise.uniform(0.95, 1.05)
+        policy.observe(ms)
+        lat.append(ms)
+        paths.append(c.path)
+    return np.array(lat), np.array(paths), policy
+
+
+def _unbudgeted_mean(frames=3000, seed=0):
+    rng = np.random.default_rng(seed)
+    policy = PathPolicy(PROGRESSIVE, (0, 1, 2, 3, 4))
+    return np.mean([(10.0 + 2.5 * policy.choose(rng.normal([0.0, 0.2, 0.5, 1.5, 2.0], 1.0), 1.0).path)
+                    for _ in range(frames)])
+
+
+@pytest.mark.parametrize("budget", [12.0, 14.0, 16.0])
+def test_budget_holds_the_running_mean_in_closed_loop(budget):
+    natural = _unbudgeted_mean()
+    assert budget < natural          # the budget binds
+    lat, paths, policy = _simulate(budget)
+    steady = lat[500:]
+    assert abs(steady.mean() - budget) / budget < 0.02
+    assert abs(lat.mean() - budget) / budget < 0.03
+    assert policy.controller.strength > 0
+    assert len(set(paths[500:].tolist())) > 1   # a mix, not one path pinned
+
+
+def test_budget_above_the_gates_own_mix_leaves_argmax_alone():
+    lat, paths, policy = _simulate(budget_ms=100.0)
+    assert policy.controller.strength == 0.0
+    rng = np.random.default_rng(0)
+    expected = [int(np.argmax(rng.normal([0.0, 0.2, 0.5, 1.5, 2.0], 1.0))) for _ in range(3000)]
+    assert paths.tolist() == expected
+
+
+def test_budget_controller_strength_is_clamped():
+    c = BudgetController(budget_ms=1.0, max_bias=5.0)
+    for _ in range(100):
+        c.observe(100.0)
+    assert c.strength == 5.0
+    for _ in range(1000):
+        c.observe(0.0)
+    assert c.strength == 0.0
