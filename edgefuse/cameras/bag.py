@@ -1,7 +1,8 @@
 """`bag:FILE`: RealSense recordings (`.db3` from librealsense >= 2.58, older `.bag`) via pyrealsense2.
 
 Played back frame by frame with nothing dropped, as fast as the reader consumes frames
-(`realtime=True` paces them like the camera recorded them), depth aligned to colour with
+(`realtime=True` paces them by their timestamps, like the camera delivered them; the SDK's
+own real-time mode is not used because it drops frames), depth aligned to colour with
 `rs.align` and converted to millimetres with the recording's depth scale.
 
 Why not `rs.pipeline` + `config.enable_device_from_file` (the usual recipe): the pipeline
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
@@ -77,7 +79,10 @@ class BagSource(FrameSource):
             raise EdgefuseError(f"bag camera: {self.path} is not a RealSense recording librealsense "
                                 f"{rs.__version__} can read (.db3 or .bag): {exc}") from exc
         self._playback = self._device.as_playback()
-        self._playback.set_real_time(bool(self.options.realtime))
+        # Always as fast as we read: the SDK's real-time mode drops frames the reader is late
+        # for; `realtime` pacing is done in `_frames` from the frame timestamps instead.
+        self._playback.set_real_time(False)
+        self._paused = False
         color, depth = self._pick_profiles()
         self.color_profile, self.depth_profile = color, depth
         self.intrinsics: Intrinsics = intrinsics_of(color)
@@ -197,6 +202,7 @@ class BagSource(FrameSource):
     def _frames(self) -> Iterator[Frame]:
         color_uid = self.color_profile.unique_id()
         index = 0
+        clock: tuple[float, float] | None = None  # (first frame time, wall time) for realtime
         while True:
             f = self._next_raw()
             if f is _END:
@@ -212,6 +218,11 @@ class BagSource(FrameSource):
                     frame = Frame(rgb=_empty_rgb(), depth=None, timestamp=t, intrinsics=self.intrinsics,
                                   index=index, meta={"source": self.name}, error=str(exc))
                 index += 1
+                if self.options.realtime:
+                    clock = clock or (t, time.monotonic())
+                    delay = clock[1] + (t - clock[0]) - time.monotonic()
+                    if delay > 0:
+                        time.sleep(delay)
                 yield frame
             if f is _END:
                 return

@@ -170,6 +170,7 @@ class FrameSource:
 
     def open(self) -> "FrameSource":
         if not self._opened:
+            self._delivered = 0  # a re-opened source starts over (recordings rewind)
             try:
                 self._open()
             except BaseException:

@@ -35,6 +35,7 @@ class RealSenseOptions(SourceOptions):
     """width/height/fps: a mode the camera supports for both colour and depth (D435: 640x480,
     848x480, 1280x720 at 6/15/30 fps...); queue_size: frames kept for a slow reader;
     timeout_ms: wait for a frameset before calling the camera disconnected;
+    retry_backoff: (first, max) seconds between reconnection attempts;
     give_up_after: seconds of disconnection before the run stops (None: wait for ever)."""
 
     width: int = 640
@@ -42,6 +43,7 @@ class RealSenseOptions(SourceOptions):
     fps: int = 30
     queue_size: int = 2
     timeout_ms: int = 2000
+    retry_backoff: tuple[float, float] = (0.5, 5.0)
     give_up_after: float | None = None
 
 
@@ -54,6 +56,10 @@ class RealSenseSource(FrameSource):
         for key in ("width", "height", "fps", "queue_size", "timeout_ms"):
             if getattr(opts, key) <= 0:
                 raise ConfigError(f"realsense camera: {key} must be > 0, got {getattr(opts, key)}")
+        first, most = opts.retry_backoff
+        if not 0 < first <= most:
+            raise ConfigError(f"realsense camera: retry_backoff must be (first, max) with 0 < first <= max, "
+                              f"got {opts.retry_backoff}")
         super().__init__(f"realsense:{serial}" if serial else "realsense", frames=opts.frames)
         self.serial = serial
         self.options = opts
@@ -94,6 +100,12 @@ class RealSenseSource(FrameSource):
         except RuntimeError as exc:
             raise EdgefuseError(f"{self.name}: cannot stream colour+depth at {o.width}x{o.height} @ {o.fps} fps "
                                 f"({exc}); choose a mode the camera supports, e.g. 640x480 @ 30") from exc
+        self._use(pipeline, profile)
+
+    def _use(self, pipeline: Any, profile: Any) -> None:
+        """Adopt a started pipeline: depth scale and colour intrinsics of *this* device (after a
+        reconnect the camera may be another unit of the same model)."""
+        rs = self.rs
         device = profile.get_device()
         self.depth_scale = float(device.first_depth_sensor().get_depth_scale())
         self.intrinsics: Intrinsics = intrinsics_of(profile.get_stream(rs.stream.color))
@@ -133,7 +145,8 @@ class RealSenseSource(FrameSource):
         except SourceDisconnected as exc:
             raise EdgefuseError(f"{self.name}: {exc}") from exc
         self._capture = LiveCapture(self._grab, name=self.name, queue_size=self.options.queue_size,
-                                    reconnect=self._reconnect, give_up_after=self.options.give_up_after,
+                                    reconnect=self._reconnect, backoff=tuple(self.options.retry_backoff),
+                                    give_up_after=self.options.give_up_after,
                                     on_status=self.on_status).start()
 
     def _close(self) -> None:

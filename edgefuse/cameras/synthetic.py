@@ -68,6 +68,7 @@ class SyntheticSource(FrameSource):
         # One ray-casting thread: the capture must leave the cores to inference.
         self._renderer = SceneRenderer(self.seed, tuple(self.options.size), threads=1)
         self._t0 = time.monotonic()
+        self._next = self.options.start  # a re-opened camera starts over, like the others
         if self.options.live:
             self._capture = LiveCapture(self._grab_paced, name=self.name,
                                         queue_size=self.options.queue_size, on_status=self.on_status).start()
