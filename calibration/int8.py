@@ -65,15 +65,25 @@ def path_feeds(stem_session, feeds: Sequence[Feed], input_names: Sequence[str]) 
 
 def quantize_graph(fp32_path: str | Path, int8_path: str | Path, feeds: Sequence[Feed]) -> None:
     """Write the Q/DQ int8 version of `fp32_path` calibrated on `feeds`."""
+    import logging
+
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
-    quantize_static(
-        str(fp32_path), str(int8_path), feed_reader(feeds),
-        quant_format=QuantFormat.QDQ,
-        per_channel=True,
-        weight_type=QuantType.QInt8,
-        activation_type=QuantType.QInt8,
-        calibrate_method=CalibrationMethod.MinMax,
-        # Symmetric everything: TensorRT accepts only zero-point-0 Q/DQ pairs.
-        extra_options={"ActivationSymmetric": True, "WeightSymmetric": True},
-    )
+    # The quantiser logs advice through the root logger (pre-processing, bias layout);
+    # keep it out of the export display. Errors still raise.
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)
+    try:
+        quantize_static(
+            str(fp32_path), str(int8_path), feed_reader(feeds),
+            quant_format=QuantFormat.QDQ,
+            per_channel=True,
+            weight_type=QuantType.QInt8,
+            activation_type=QuantType.QInt8,
+            calibrate_method=CalibrationMethod.MinMax,
+            # Symmetric everything: TensorRT accepts only zero-point-0 Q/DQ pairs.
+            extra_options={"ActivationSymmetric": True, "WeightSymmetric": True},
+        )
+    finally:
+        root.setLevel(level)

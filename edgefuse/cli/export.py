@@ -11,8 +11,12 @@ from typing import Optional
 
 import typer
 
-from edgefuse.cli.common import console, gmac, parse_size
+from edgefuse.cli.common import console, parse_size
 from edgefuse.errors import EdgefuseError
+
+
+def _madds(x: float) -> str:
+    return f"{x / 1e9:.2f} G" if x >= 1e9 else f"{x / 1e6:.1f} M"
 
 
 def _size(n: int) -> str:
@@ -72,45 +76,51 @@ def _enum(cls, value: str, flag: str):
 
 
 def _summary(result) -> None:
+    from rich.markup import escape
     from rich.table import Table
 
     m = result.manifest
     v = result.verify
-    table = Table(title=f"{m.model.get('name') or m.source} -> {result.bundle}  "
-                        f"({m.input_size[0]}x{m.input_size[1]}, {m.precision}, verified on {v['frames']} frames)")
-    for col in ("graph", "decision", "serves choices", "MAdds (G)", "ONNX MAdds (G)", "file size", "verification"):
-        table.add_column(col, justify="right" if "MAdds" in col or col == "file size" else "left")
-    sizes = {g.name: g for g in result.graphs}
-    stem = sizes["stem_gate"]
+    int8 = bool(v.get("int8"))
+    table = Table(title=f"{m.model.get('name') or m.source}: {m.input_size[0]}x{m.input_size[1]}, {m.precision}, "
+                        f"verified on {v['frames']} frames")
+    for col in ("graph", "decision", "serves", "MAdds", "ONNX MAdds", "size", "vs PyTorch") + (("int8 vs fp32",) if int8 else ()):
+        table.add_column(col, justify="left" if col in ("graph", "decision", "serves") else "right")
+    graphs = {g.name: g for g in result.graphs}
+    stem = graphs["stem_gate"]
     diff = max(v["stem"]["max_abs_diff"].values(), default=0.0)
-    table.add_row("stem_gate", "-", "-", gmac(stem.madds), gmac(stem.onnx_madds), _size(stem.size_bytes),
-                  f"max |diff| {diff:.1e}, gate {v['stem']['gate_agreement']:.0%}")
+    row = ["stem_gate", "-", "-", _madds(stem.madds), _madds(stem.onnx_madds), _size(stem.size_bytes),
+           f"max|d| {diff:.0e}"]
+    if int8:
+        row.append(f"gate {v['int8']['gate_agreement_vs_fp32']:.0%}")
+    table.add_row(*row)
     for p in m.paths:
-        g = sizes[f"path_{p.index}"]
+        g = graphs[f"path_{p.index}"]
         served = [c for c, k in enumerate(m.gate_to_path) if k == p.index]
-        cells = "".join("1" if d else "0" for d in p.decision)
-        check = v["paths"][f"path_{p.index}"]
-        text = f"{check['label_agreement']:.3%} labels agree"
-        if v.get("int8"):
-            text += f"; int8 vs fp32 {v['int8']['path_label_agreement_vs_fp32'][f'path_{p.index}']:.1%}"
-        table.add_row(f"path_{p.index}", cells, ",".join(map(str, served)), gmac(p.path_madds), gmac(g.onnx_madds),
-                      _size(g.size_bytes), text)
+        row = [f"path_{p.index}", "".join("1" if d else "0" for d in p.decision), ",".join(map(str, served)),
+               _madds(p.path_madds), _madds(g.onnx_madds), _size(g.size_bytes),
+               f"{v['paths'][f'path_{p.index}']['label_agreement']:.2%}"]
+        if int8:
+            row.append(f"{v['int8']['path_label_agreement_vs_fp32'][f'path_{p.index}']:.1%}")
+        table.add_row(*row)
     console.print(table)
+    console.print("vs PyTorch: share of pixels whose label agrees (paths), max abs diff of features (stem)")
     e2e = v["end_to_end"]
     line = f"end to end (ORT stem -> gate -> path vs PyTorch): {e2e['label_agreement']:.3%} of pixels agree"
     if e2e.get("miou") is not None:
         line += f", mIoU {e2e['miou']:.3f}"
     console.print(line)
-    if v.get("int8"):
+    if int8:
         i8 = v["int8"]
         text = f"int8 vs fp32: labels {i8['label_agreement_vs_fp32']:.2%}, gate {i8['gate_agreement_vs_fp32']:.0%}"
         if i8.get("miou_change") is not None:
             text += f", mIoU {i8['miou_fp32']:.3f} -> {i8['miou_int8']:.3f} ({i8['miou_change']:+.3f})"
         console.print(text)
     for note in result.notes:
-        console.print(f"[yellow]note:[/] {note}")
-    console.print(f"[green]verified[/] ({v['frames_source']}). Run it: "
-                  f"[bold]edgefuse run --bundle {result.bundle} --camera synthetic[/]")
+        console.print(f"[yellow]note:[/] {escape(note)}")
+    console.print(f"[green]verified[/] on {escape(v['frames_source'])}; bundle: {escape(str(result.bundle))}")
+    console.print(f"next: [bold]edgefuse run --bundle {escape(str(result.bundle))} --camera synthetic[/]",
+                  soft_wrap=True)
 
 
 def inspect(bundle: Path = typer.Argument(..., help="Bundle folder written by `edgefuse export`.")) -> None:
@@ -141,11 +151,11 @@ def inspect(bundle: Path = typer.Argument(..., help="Bundle folder written by `e
         head.add_row(k, v)
     console.print(head)
     paths = Table(title="paths")
-    for col in ("index", "decision", "MAdds/frame (G)", "depth enc. (G)", "graph (G)", "file", "inputs"):
+    for col in ("index", "decision", "MAdds/frame", "depth encoder", "graph", "file", "inputs"):
         paths.add_column(col)
     for p in m.paths:
-        paths.add_row(str(p.index), "".join("1" if d else "0" for d in p.decision), gmac(p.madds),
-                      gmac(p.depth_encoder_madds), gmac(p.path_madds), p.file, ", ".join(p.inputs))
+        paths.add_row(str(p.index), "".join("1" if d else "0" for d in p.decision), _madds(p.madds),
+                      _madds(p.depth_encoder_madds), _madds(p.path_madds), p.file, ", ".join(p.inputs))
     console.print(paths)
     if m.engines:
         eng = Table(title="engines")

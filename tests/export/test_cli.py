@@ -1,0 +1,66 @@
+"""`edgefuse export` / `edgefuse inspect`: user errors exit 2 with one clear line, no traceback."""
+
+import subprocess
+import sys
+
+import pytest
+
+from edgefuse.cli.main import main
+
+
+def run(argv, capsys):
+    code = main(argv)
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["export", "no-such-model", "--out", "{tmp}/b"], "neither a checkpoint"),
+    (["export", "dynmm-tiny", "--out", "{tmp}/b", "--input-size", "64x96"], "bin"),
+    (["export", "dynmm-tiny", "--out", "{tmp}/b", "--input-size", "64by96"], "HxW"),
+    (["export", "dynmm-tiny", "--out", "{tmp}/b", "--precision", "int4"], "--precision"),
+    (["export", "dynmm-tiny", "--out", "{tmp}/b", "--paths", "0,9", "--input-size", "64x128"], "paths"),
+    (["export", "{tmp}/missing.safetensors", "--out", "{tmp}/b"], "checkpoint not found"),
+    (["export", "{tmp}/garbage.safetensors", "--out", "{tmp}/b"], "cannot read checkpoint"),
+    (["export", "dynmm-tiny", "--out", "{tmp}/existing"], "--force"),
+    (["inspect", "{tmp}/nothing"], "not found"),
+    (["inspect", "{tmp}/existing"], "not an edgefuse bundle"),
+])
+def test_user_errors_exit_2(tmp_path, capsys, argv, message):
+    (tmp_path / "garbage.safetensors").write_bytes(b"\x00not a safetensors file")
+    (tmp_path / "existing").mkdir()
+    (tmp_path / "existing" / "something").write_text("x")
+    code, out, err = run([a.format(tmp=tmp_path) for a in argv], capsys)
+    assert code == 2
+    assert message in err and "Traceback" not in err + out
+    assert not (tmp_path / "b").exists()
+
+
+def test_missing_tensorrt_names_the_extra(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "tensorrt", None)   # import tensorrt -> ImportError
+    code, out, err = run(["export", "dynmm-tiny", "--out", str(tmp_path / "b"), "--backend", "tensorrt"], capsys)
+    assert code == 2 and "edgefuse[tensorrt]" in err and "Traceback" not in err
+
+
+def test_export_then_inspect_then_tamper(dynmm_checkpoint, tmp_path, capsys):
+    out = tmp_path / "bundle"
+    code, text, err = run(["export", str(dynmm_checkpoint), "--out", str(out), "--paths", "2,4",
+                           "--verify-frames", "1", "--verify-data", "procedural"], capsys)
+    assert code == 0, err
+    assert "path_2" in text and f"edgefuse run --bundle {out} --camera synthetic" in text
+    assert "100.00%" in text   # path labels agree with PyTorch
+    code, text, err = run(["inspect", str(out)], capsys)
+    assert code == 0 and "all 4 files match" in text
+    f = out / "path_4.onnx"
+    data = bytearray(f.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    f.write_bytes(bytes(data))
+    code, text, err = run(["inspect", str(out)], capsys)
+    assert code == 2 and "path_4.onnx" in err and "Traceback" not in err
+
+
+def test_no_traceback_in_a_real_process(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "edgefuse.cli.main", "export", "nope", "--out", str(tmp_path / "b")],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert "nope" in proc.stderr and "Traceback" not in proc.stderr
