@@ -37,6 +37,7 @@ def test_user_errors_exit_2(tmp_path, capsys, argv, message):
 
 
 def test_missing_tensorrt_names_the_extra(tmp_path, capsys, monkeypatch):
+    import torch._dynamo  # noqa: F401 - it probes for tensorrt on import; do that before hiding it
     monkeypatch.setitem(sys.modules, "tensorrt", None)   # import tensorrt -> ImportError
     code, out, err = run(["export", "dynmm-tiny", "--out", str(tmp_path / "b"), "--backend", "tensorrt"], capsys)
     assert code == 2 and "edgefuse[tensorrt]" in err and "Traceback" not in err
