@@ -2,8 +2,9 @@
 speed-up measured against the static full path in the same run.
 
 Method (trtexec's, REFERENCE.md "Deployment conventions"): every graph is warmed up
-separately, then timed alone many times (`iterations`, or for `duration` seconds) on a
-real frame's inputs. Then the frames of a source (default: the synthetic test scenes) go
+separately, then each call is timed alone many times (`iterations`, or for `duration`
+seconds), round-robin across the graphs, on a real frame's inputs; statistics are
+trtexec's (mean, std, min, percentiles, max, throughput, a warning over 2.5% CV). Then the frames of a source (default: the synthetic test scenes) go
 through stem/gate -> policy -> chosen path, and, interleaved on the same frames and the
 same stem features, through the full (most-fusing) path: the static baseline. Capture and
 post-processing are timed apart, so the end-to-end frame time is reported beside the pure
@@ -92,16 +93,23 @@ def machine_info(runner: Any = None) -> dict[str, Any]:
     return info
 
 
-def time_call(fn: Callable[[], Any], warmup: int, iterations: int, duration: float | None) -> list[float]:
-    """Warm up, then time `fn` (ms per call) `iterations` times or for `duration` seconds."""
-    for _ in range(warmup):
-        fn()
-    samples: list[float] = []
-    end = None if duration is None else time.perf_counter() + duration
-    while (len(samples) < iterations) if end is None else (time.perf_counter() < end or not samples):
-        t0 = time.perf_counter()
-        fn()
-        samples.append((time.perf_counter() - t0) * 1e3)
+def time_graphs(calls: dict[str, Callable[[], Any]], warmup: int, iterations: int,
+                duration: float | None) -> dict[str, list[float]]:
+    """Warm each call up separately, then time them round-robin (one call of each per round)
+    `iterations` rounds, or for `duration` seconds per call: a change in machine load during
+    the run then affects every graph alike instead of biasing the later ones."""
+    for fn in calls.values():
+        for _ in range(warmup):
+            fn()
+    samples: dict[str, list[float]] = {name: [] for name in calls}
+    end = None if duration is None else time.perf_counter() + duration * len(calls)
+    rounds = 0
+    while (rounds < iterations) if end is None else (time.perf_counter() < end or rounds == 0):
+        for name, fn in calls.items():
+            t0 = time.perf_counter()
+            fn()
+            samples[name].append((time.perf_counter() - t0) * 1e3)
+        rounds += 1
     return samples
 
 
@@ -156,16 +164,13 @@ def run_bench(config: BenchConfig, log: Callable[[str], None] = lambda s: None) 
     with runner:
         rss1 = _rss_bytes()
         ref = prepared[0]
-        # 1) every graph alone, warmed separately.
-        log(f"timing {STEM_GATE}")
-        samples: dict[str, list[float]] = {}
-        samples[STEM_GATE] = time_call(lambda: runner.stem_gate(ref.rgb, ref.depth),
-                                       config.warmup, config.iterations, config.duration)
+        # 1) every graph alone, warmed separately, timed round-robin.
+        log(f"timing {STEM_GATE} and {len(m.paths)} paths")
         feats = runner.stem_gate(ref.rgb, ref.depth).features
+        calls: dict[str, Callable[[], Any]] = {STEM_GATE: lambda: runner.stem_gate(ref.rgb, ref.depth)}
         for p in m.paths:
-            log(f"timing {path_graph(p.index)}")
-            samples[path_graph(p.index)] = time_call(lambda k=p.index: runner.run_path(k, feats),
-                                                     config.warmup, config.iterations, config.duration)
+            calls[path_graph(p.index)] = lambda k=p.index: runner.run_path(k, feats)
+        samples = time_graphs(calls, config.warmup, config.iterations, config.duration)
         # 2) dynamic vs static on the same frames, interleaved.
         log(f"dynamic vs static on {len(prepared)} frames")
         full = full_path(m)

@@ -1,0 +1,151 @@
+"""Dynamic vs static on the synthetic test scenes, in one run, with the ORT backend.
+
+    python benchmarks/dynamic_vs_static.py [--model dynmm-tiny-synth] [--frames 200]
+
+Exports the model to a bundle, then `edgefuse bench` measures every graph (round-robin,
+after separate warm-ups) and runs the same synthetic frames through the gate's chosen path
+(dynamic) and through the full, most-fusing path (static), interleaved. Optionally, with
+--budget-ms, the same frames again under the closed-loop latency budget. Checks the goals
+of issue 5:
+  1. stem/gate overhead < 5% of the full path (p50);
+  2. each path's frame p50 (stem/gate + path) within 15% of what its MAdds share predicts
+     (full frame p50 x MAdds_k / MAdds_full);
+  3. mean dynamic latency >= 25% under the static full path.
+Writes benchmarks/results/dynamic_vs_static_<model>_<backend>.{json,md}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _machine import machine_info  # noqa: E402
+
+from edgefuse.checkpoint import load_model, shipped_weights  # noqa: E402
+from edgefuse.cli.common import parse_size  # noqa: E402
+from edgefuse.export.exporter import export_bundle  # noqa: E402
+from edgefuse.models.costs import measure_costs  # noqa: E402
+from edgefuse.runtime.bench import BenchConfig, run_bench  # noqa: E402
+
+GOAL_OVERHEAD, GOAL_MADDS_FIT, GOAL_SAVING = 0.05, 0.15, 0.25
+
+
+def budget_run(bundle: str, camera: str, frames: int, budget_ms: float, threads: int) -> dict:
+    """The same frames under the latency budget: mean latency and path mix."""
+    from edgefuse.runtime.pipeline import RunConfig, run
+
+    s = run(RunConfig(bundle=bundle, camera=camera, frames=frames, budget_ms=budget_ms, threads=threads))
+    inference = [g + p for g, p in zip(s.stages["gate"], s.stages["path"])]
+    return {"budget_ms": budget_ms, "frames": s.frames,
+            "mean_inference_ms": sum(inference) / len(inference),
+            "path_distribution": {str(r["path"]): r["share"] for r in s.path_rows()}}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    default = "dynmm-tiny-synth" if "dynmm-tiny-synth" in shipped_weights() else "dynmm-tiny"
+    ap.add_argument("--model", default=default, help=f"checkpoint / shipped weights / registry name ({default})")
+    ap.add_argument("--input-size", default=None, help="HxW (default: the model's)")
+    ap.add_argument("--camera", default="synthetic", help="frame source (default: synthetic test scenes)")
+    ap.add_argument("--frames", type=int, default=200)
+    ap.add_argument("--iterations", type=int, default=300)
+    ap.add_argument("--warmup", type=int, default=30)
+    ap.add_argument("--threads", type=int, default=1, help="ORT intra-op threads (1: least noise on a shared box)")
+    ap.add_argument("--budget-ms", type=float, default=None, help="also run the frames under this budget")
+    ap.add_argument("--bundle", default=None, help="use this bundle instead of exporting")
+    ap.add_argument("--out", default=str(Path(__file__).parent / "results"))
+    args = ap.parse_args()
+
+    size = parse_size(args.input_size)
+    with tempfile.TemporaryDirectory() as tmp:
+        bundle = args.bundle
+        if bundle is None:
+            bundle = str(Path(tmp) / "bundle")
+            export_bundle(args.model, bundle, input_size=size, force=True, verify_frames=4)
+        result = run_bench(BenchConfig(bundle=bundle, camera=args.camera, frames=args.frames,
+                                       warmup=args.warmup, iterations=args.iterations, threads=args.threads),
+                           log=lambda s: print(s, flush=True))
+        budget = (budget_run(bundle, args.camera, args.frames, args.budget_ms, args.threads)
+                  if args.budget_ms else None)
+    data = result.data
+    costs = measure_costs(load_model(args.model, input_size=size).model)
+
+    stem = data["stem_gate"]["latency_ms"]["p50"]
+    full = data["dynamic"]["full_path"]
+    paths = {p["index"]: p for p in data["paths"]}
+    full_frame = stem + paths[full]["latency_ms"]["p50"]
+    fit = []
+    for k, p in sorted(paths.items()):
+        share = p["madds"] / paths[full]["madds"]
+        predicted = full_frame * share
+        measured = stem + p["latency_ms"]["p50"]
+        path_share = p["path_madds"] / paths[full]["path_madds"]
+        path_pred = paths[full]["latency_ms"]["p50"] * path_share
+        fit.append({"index": k, "madds_share": share, "predicted_frame_p50_ms": predicted,
+                    "measured_frame_p50_ms": measured, "rel_error": measured / predicted - 1,
+                    "path_only_predicted_p50_ms": path_pred, "path_only_measured_p50_ms": p["latency_ms"]["p50"],
+                    "path_only_rel_error": p["latency_ms"]["p50"] / path_pred - 1})
+    overhead = data["stem_gate"]["overhead_vs_full_path"]
+    saving = 1 - data["dynamic"]["mean_latency_ms"] / data["dynamic"]["static_latency_ms"]
+    goals = {
+        "stem_gate_overhead": {"value": overhead, "goal": f"< {GOAL_OVERHEAD:.0%}", "met": overhead < GOAL_OVERHEAD},
+        "p50_vs_madds_share": {"worst_rel_error": max(abs(f["rel_error"]) for f in fit),
+                               "goal": f"within {GOAL_MADDS_FIT:.0%}",
+                               "met": all(abs(f["rel_error"]) <= GOAL_MADDS_FIT for f in fit)},
+        "dynamic_saving": {"value": saving, "goal": f">= {GOAL_SAVING:.0%}", "met": saving >= GOAL_SAVING},
+    }
+    out = {"command": machine_info()["command"], "machine": {**machine_info(), **data["machine"]},
+           "model": args.model, "gate_madds": costs.gate_madds, "stem_madds": costs.stem_madds,
+           "bench": data, "madds_fit": fit, "budget_run": budget, "goals": goals}
+    name = f"dynamic_vs_static_{Path(args.model).stem}_{data['backend']}"
+    Path(args.out).mkdir(parents=True, exist_ok=True)
+    (Path(args.out) / f"{name}.json").write_text(json.dumps(out, indent=2) + "\n")
+    (Path(args.out) / f"{name}.md").write_text(markdown(out))
+    print(markdown(out))
+
+
+def markdown(out: dict) -> str:
+    b, g, m = out["bench"], out["goals"], out["machine"]
+    d = b["dynamic"]
+    dist = ", ".join(f"{k}: {v:.0%}" for k, v in d["path_distribution"].items())
+    lines = [
+        f"# Dynamic vs static: {out['model']} at {b['input_size'][0]}x{b['input_size'][1]}, {b['backend']}",
+        "", f"`{out['command']}` - {m['date']}, {m.get('cpu_model', m.get('cpu'))}, "
+        f"{m.get('affinity') or m['cpu_count']} cores, onnxruntime {m['onnxruntime']}, "
+        f"threads {m.get('threads', 'default')}. Shared machine: see the CV column.", "",
+        "| goal | measured | target | met |", "|---|---:|---:|:---:|",
+        f"| stem/gate overhead (p50 vs full path p50) | {g['stem_gate_overhead']['value']:.1%} | "
+        f"{g['stem_gate_overhead']['goal']} | {'yes' if g['stem_gate_overhead']['met'] else 'no'} |",
+        f"| worst path p50 vs MAdds-share prediction | {g['p50_vs_madds_share']['worst_rel_error']:.1%} | "
+        f"{g['p50_vs_madds_share']['goal']} | {'yes' if g['p50_vs_madds_share']['met'] else 'no'} |",
+        f"| mean dynamic latency under static | {g['dynamic_saving']['value']:.1%} | "
+        f"{g['dynamic_saving']['goal']} | {'yes' if g['dynamic_saving']['met'] else 'no'} |", "",
+        f"Gate: {out['gate_madds'] / 1e6:.2f} MMAC; stem (both encoders' first stage): "
+        f"{out['stem_madds'] / 1e6:.2f} MMAC. Path mix on {d['frames']} frames: {dist}. Dynamic mean "
+        f"{d['mean_latency_ms']:.2f} ms, static (stem/gate + full path {d['full_path']}) "
+        f"{d['static_latency_ms']:.2f} ms, speed-up x{d['speedup']:.3f}.", "",
+        "| path | MAdds share | p50 ms (path) | cv | frame p50 ms | predicted | error | path-only error |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    by = {p["index"]: p for p in b["paths"]}
+    for f in out["madds_fit"]:
+        s = by[f["index"]]["latency_ms"]
+        lines.append(f"| {f['index']} | {f['madds_share']:.3f} | {s['p50']:.3f} | {s['cv']:.1%} | "
+                     f"{f['measured_frame_p50_ms']:.3f} | {f['predicted_frame_p50_ms']:.3f} | "
+                     f"{f['rel_error']:+.1%} | {f['path_only_rel_error']:+.1%} |")
+    sg = b["stem_gate"]["latency_ms"]
+    lines.append(f"| stem/gate | | {sg['p50']:.3f} | {sg['cv']:.1%} | | | | |")
+    if out["budget_run"]:
+        r = out["budget_run"]
+        mix = ", ".join(f"{k}: {v:.0%}" for k, v in r["path_distribution"].items())
+        lines += ["", f"Under --budget-ms {r['budget_ms']}: mean stem/gate + path "
+                      f"{r['mean_inference_ms']:.2f} ms over {r['frames']} frames; mix {mix}."]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()
