@@ -58,7 +58,7 @@ _CLASS_LOOK: dict[str, tuple[tuple[float, float, float], float, tuple[float, flo
     "bed": ((0.45, 0.60, 0.92), 0.25, (3.0, 8.0), 0.0),
     "ceiling": ((0.94, 0.94, 0.92), 0.05, (1.0, 3.0), 0.0),
     "chair": ((0.85, 0.22, 0.15), 0.20, (5.0, 12.0), 0.0),
-    "floor": ((0.55, 0.36, 0.20), 0.35, (8.0, 20.0), 3.0),
+    "floor": ((0.42, 0.44, 0.50), 0.25, (20.0, 40.0), 0.0),  # grey carpet: unlike table wood
     "furniture": ((0.18, 0.42, 0.45), 0.25, (4.0, 10.0), 2.0),
     "sofa": ((0.30, 0.62, 0.28), 0.20, (6.0, 14.0), 0.0),
     "table": ((0.88, 0.70, 0.42), 0.30, (10.0, 25.0), 3.0),
@@ -89,13 +89,13 @@ def class_material(rng: np.random.Generator, name: str) -> Material:
         a, b = _VIVID[rng.choice(len(_VIVID), size=2, replace=False)]
         if on:
             return Material(srgb_to_linear(a) * 0.6, srgb_to_linear(b) * 0.6, random_waves(rng, (10, 30)), 0.0,
-                            emission=rng.uniform(0.5, 1.0), ir_dropout=0.5)
-        return Material(np.full(3, 0.004), np.full(3, 0.01), random_waves(rng, (2, 5)), 0.0, ir_dropout=0.5)
+                            emission=rng.uniform(0.5, 1.0), ir_dropout=0.1)
+        # off: near-black but not so dark that the IR pattern vanishes; a screen should be
+        # something only colour reveals, not a depth hole shaped like a TV
+        return Material(np.full(3, 0.03), np.full(3, 0.04), random_waves(rng, (2, 5)), 0.0, ir_dropout=0.1)
     if name == "window":  # daylight behind glass: bright, bluish, and mostly invisible to the IR sensor
         a = srgb_to_linear(_jitter(rng, (0.75, 0.88, 1.0), 0.04))
         return Material(a, a * 0.8, random_waves(rng, (2, 6)), 0.0, emission=rng.uniform(0.8, 1.4), ir_dropout=0.6)
-    if name == "tv_frame":
-        return Material(np.full(3, 0.01), np.full(3, 0.02), random_waves(rng, (2, 5)), 0.0, ir_dropout=0.3)
     raise KeyError(name)
 
 

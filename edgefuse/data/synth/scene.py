@@ -366,7 +366,7 @@ def _populate(b: _Builder) -> None:
         _on_wall(b, "tv", w, w * 9 / 16, rng.uniform(0.03, 0.06), rng.uniform(0.9, 1.3), b.material("tv"))
     for _ in range(int(rng.integers(0, 5))):
         w = rng.uniform(0.3, 1.1)
-        _on_wall(b, "picture", w, w * rng.uniform(0.6, 1.3), rng.uniform(0.01, 0.025), rng.uniform(1.1, 1.6),
+        _on_wall(b, "picture", w, w * rng.uniform(0.6, 1.3), rng.uniform(0.005, 0.015), rng.uniform(1.1, 1.6),
                  b.material("picture"))
 
 
