@@ -29,6 +29,7 @@ def synth(
     size: str = typer.Option("192x256", "--size", help="HxW of the images."),
     test_fraction: float = typer.Option(0.2, "--test-fraction", help="Share of frames in the test split."),
     workers: int = typer.Option(min(2, os.cpu_count() or 1), "--workers", help="Parallel render processes."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace a dataset already in OUT."),
 ) -> None:
     """Render the synthetic RGB-D benchmark (procedural rooms, D435-like camera) into OUT."""
     import time
@@ -44,7 +45,8 @@ def synth(
             rate = done / max(time.perf_counter() - start, 1e-9) * 60
             bar.update(task, completed=done, rate=f"{rate:.0f} frames/min")
 
-        info = write_dataset(out, frames, seed, hw, test_fraction, workers=workers, progress=update)
+        info = write_dataset(out, frames, seed, hw, test_fraction, workers=workers, progress=update,
+                             overwrite=overwrite)
     elapsed = time.perf_counter() - start
     console.print(f"wrote {info['splits']['train']} train + {info['splits']['test']} test frames to {out} "
                   f"in {elapsed:.1f} s ({frames / elapsed * 60:.0f} frames/min); hard share {info['hard_fraction']}; "

@@ -16,6 +16,11 @@ def test_data_synth_cli(tmp_path):
     train, test = SegmentationDataset(out, "train"), SegmentationDataset(out, "test")
     assert (len(train), len(test)) == (3, 1)
     assert tuple(train[0]["rgb"].shape) == (3, 32, 48)
+    # a second run needs --overwrite, and leaves no stale frame from the first behind
+    args = ["data", "synth", "--out", str(out), "--frames", "2", "--size", "32x48", "--workers", "1"]
+    assert main(args) == 2
+    assert main(args + ["--overwrite"]) == 0
+    assert sorted(p.name for p in (out / "train" / "rgb").iterdir()) == ["000000.png", "000001.png"]
 
 
 def test_data_synth_cli_errors(tmp_path):

@@ -53,13 +53,25 @@ def _render_and_write(args) -> tuple[int, str, dict, tuple[int, float, float]]:
 _renderer_cache: dict = {}
 
 
+def _remove_dataset(out: Path) -> None:
+    """Delete what write_dataset writes (and nothing else), so no stale frame survives."""
+    import shutil
+
+    for split in layout.SPLITS:
+        if (out / split).is_dir():
+            shutil.rmtree(out / split)
+        (out / f"{split}.txt").unlink(missing_ok=True)
+    (out / layout.INFO_FILE).unlink()
+
+
 def write_dataset(out_dir: str | Path, frames: int, seed: int, size: tuple[int, int] = (192, 256),
                   test_fraction: float = 0.2, config: SynthConfig | None = None, workers: int = 1,
-                  progress: ProgressFn | None = None) -> dict:
+                  progress: ProgressFn | None = None, overwrite: bool = False) -> dict:
     """Render `frames` frames (indices 0..frames-1 of `seed`) into `out_dir`; return dataset.json.
 
     The output is identical whatever `workers` is: every frame has its own random stream and
-    files are written in index order into meta.jsonl and the split lists.
+    files are written in index order into meta.jsonl and the split lists. `overwrite` replaces
+    an earlier edgefuse dataset in `out_dir` (never a folder without dataset.json).
     """
     if frames < 1:
         raise EdgefuseError(f"--frames must be at least 1, got {frames}")
@@ -69,6 +81,9 @@ def write_dataset(out_dir: str | Path, frames: int, seed: int, size: tuple[int, 
     if out.exists() and any(out.iterdir()):
         if not (out / layout.INFO_FILE).is_file():
             raise EdgefuseError(f"{out} exists and is not an edgefuse dataset; choose an empty or new folder")
+        if not overwrite:
+            raise EdgefuseError(f"{out} already holds a dataset; pass --overwrite to replace it")
+        _remove_dataset(out)
     config = config or SynthConfig()
     size = (int(size[0]), int(size[1]))
     jobs = [(str(out), seed, size, config, i, split_of(i, frames, test_fraction), 1 if workers > 1 else 0)
