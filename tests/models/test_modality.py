@@ -50,17 +50,18 @@ def _count_calls(model: ModalityDynMM) -> list[list[int]]:
 @pytest.mark.parametrize("gate", GATES)
 def test_forward_shapes_train_and_eval(gate):
     model = _model(gate)
-    rgb, depth = _inputs()
+    rgb, depth = _inputs(3)
     model.train()
-    for mode in ("random", "gumbel_hard", "gumbel_soft"):
+    # every training mode once with the conv gate; the other gates in the default mode
+    for mode in ("random", "gumbel_hard", "gumbel_soft") if gate == "conv" else ("gumbel_hard",):
         model.gate_mode = mode
         out = model(rgb, depth)
-        assert out.logits.shape == (4, 13, *SIZE)
+        assert out.logits.shape == (3, 13, *SIZE)
         assert [s.shape[-1] for s in out.side] == [8, 4, 2]
-        assert out.gate_logits.shape == (4, 2) and out.gate_weights.shape == (4, 2)
+        assert out.gate_logits.shape == (3, 2) and out.gate_weights.shape == (3, 2)
     model.eval()
     logits, index = model.infer(rgb, depth)
-    assert logits.shape == (4, 13, *SIZE) and index.shape == (4,)
+    assert logits.shape == (3, 13, *SIZE) and index.shape == (3,)
     assert model.paths.decisions == ((True, False), (True, True))
     assert model.path_inputs(0) == ("rgb_frame",) and model.path_inputs(1) == ("rgb_frame", "depth_frame")
     assert not model.uses_depth(0) and model.uses_depth(1)
@@ -123,7 +124,7 @@ def test_grouped_output_equals_each_expert_alone():
 def test_soft_mode_blends_every_expert():
     model = _model().train()
     model.gate_mode = "gumbel_soft"
-    rgb, depth = _inputs()
+    rgb, depth = _inputs(2)
     out = model(rgb, depth)
     assert out.path_index is None
     experts = [model(rgb, depth, path=k).logits for k in range(2)]  # train mode: same batch stats
