@@ -68,5 +68,18 @@ def prepare_nyuv2(
     console.print(f"wrote {info['splits']['train']} train + {info['splits']['test']} test frames to {out}")
 
 
+@data_app.command("preview")
+def preview(
+    root: Path = typer.Argument(..., help="A dataset folder."),
+    out: Path = typer.Option(Path("preview.png"), "--out", help="PNG to write."),
+    split: str = typer.Option("test", "--split"),
+    count: int = typer.Option(8, "--count", help="Frames (rows) in the montage."),
+) -> None:
+    """Write a montage (RGB | depth, holes in magenta | labels) of a few frames."""
+    from edgefuse.data.preview import preview as make_preview
+
+    console.print(f"wrote {make_preview(root, out, split, count)}")
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(data_app, name="data")

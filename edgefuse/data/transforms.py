@@ -79,6 +79,17 @@ def hsv_jitter(rgb: np.ndarray, rng: np.random.Generator, hue_deg: float, satura
     return np.asarray(Image.merge("HSV", chans).convert("RGB"))
 
 
+def numpy_rng(generator) -> np.random.Generator:
+    """A numpy Generator from a numpy or torch Generator (one draw from the torch one)."""
+    if isinstance(generator, np.random.Generator):
+        return generator
+    import torch
+
+    if isinstance(generator, torch.Generator):
+        return np.random.default_rng(int(torch.randint(0, 2 ** 62, (1,), generator=generator)))
+    raise TypeError(f"expected a numpy or torch Generator, got {type(generator).__name__}")
+
+
 class TrainTransform:
     """Resize, random scale + crop, flip, HSV jitter (see the module docstring)."""
 
@@ -87,7 +98,9 @@ class TrainTransform:
             config = from_dict(TransformConfig, config)
         self.config = config or TransformConfig()
 
-    def __call__(self, sample: Sample, rng: np.random.Generator) -> Sample:
+    def __call__(self, sample: Sample, rng) -> Sample:
+        """`rng`: numpy Generator (or torch Generator), the transform's only randomness."""
+        rng = numpy_rng(rng)
         c = self.config
         h, w = c.size
         s = rng.uniform(*c.scale)

@@ -21,6 +21,10 @@ def test_data_synth_cli(tmp_path):
     assert main(args) == 2
     assert main(args + ["--overwrite"]) == 0
     assert sorted(p.name for p in (out / "train" / "rgb").iterdir()) == ["000000.png", "000001.png"]
+    assert main(["data", "preview", str(out), "--split", "train", "--out", str(tmp_path / "p.png")]) == 0
+    from edgefuse.data.layout import read_image
+
+    assert read_image(tmp_path / "p.png").shape == (2 * 32, 3 * 48, 3)
 
 
 def test_data_synth_cli_errors(tmp_path):

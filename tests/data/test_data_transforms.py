@@ -49,6 +49,16 @@ def test_deterministic_given_the_generator():
     assert any((a[k] != c[k]).any() for k in a)
 
 
+def test_torch_generator_is_accepted():
+    torch = pytest.importorskip("torch")
+    s = _sample()
+    t = TrainTransform({"size": [24, 32]})
+    a = t(s, torch.Generator().manual_seed(5))
+    b = t(s, torch.Generator().manual_seed(5))
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k])
+
+
 def test_hsv_jitter_touches_rgb_only():
     s = _sample()
     cfg = TransformConfig(size=(30, 40), scale=(1.0, 1.0), flip=False, hue_deg=30.0, value=40.0)
