@@ -9,7 +9,6 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
 
 from edgefuse.data import layout
 from edgefuse.data.classes import NYU13, NYU13_PALETTE
