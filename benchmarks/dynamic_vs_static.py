@@ -11,7 +11,7 @@ of issue 5:
   2. each path's frame p50 (stem/gate + path) within 15% of what its MAdds share predicts
      (full frame p50 x MAdds_k / MAdds_full);
   3. mean dynamic latency >= 25% under the static full path.
-Writes benchmarks/results/dynamic_vs_static_<model>_<backend>.{json,md}.
+Writes benchmarks/results/dynamic_vs_static_<model>_<backend>[_<tag>].{json,md}.
 """
 
 from __future__ import annotations
@@ -58,6 +58,7 @@ def main() -> None:
     ap.add_argument("--budget-ms", type=float, default=None, help="also run the frames under this budget")
     ap.add_argument("--bundle", default=None, help="use this bundle instead of exporting")
     ap.add_argument("--out", default=str(Path(__file__).parent / "results"))
+    ap.add_argument("--tag", default="", help="suffix of the result file names (e.g. the machine)")
     args = ap.parse_args()
 
     size = parse_size(args.input_size)
@@ -101,7 +102,7 @@ def main() -> None:
     out = {"command": machine_info()["command"], "machine": {**machine_info(), **data["machine"]},
            "model": args.model, "gate_madds": costs.gate_madds, "stem_madds": costs.stem_madds,
            "bench": data, "madds_fit": fit, "budget_run": budget, "goals": goals}
-    name = f"dynamic_vs_static_{Path(args.model).stem}_{data['backend']}"
+    name = f"dynamic_vs_static_{Path(args.model).stem}_{data['backend']}" + (f"_{args.tag}" if args.tag else "")
     Path(args.out).mkdir(parents=True, exist_ok=True)
     (Path(args.out) / f"{name}.json").write_text(json.dumps(out, indent=2) + "\n")
     (Path(args.out) / f"{name}.md").write_text(markdown(out))

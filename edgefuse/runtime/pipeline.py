@@ -160,6 +160,7 @@ class Pipeline:
         dropped_seen = 0
         try:
             with self.runner, self.source:
+                start = time.perf_counter()   # FPS counts frames, not engine loading
                 frames = resilient_frames(self.source, self.config.max_source_errors,
                                           self.config.retry_backoff_s, self._source_error)
                 t_prev = time.perf_counter()

@@ -56,7 +56,7 @@ class PolicyConfig:
     fraction of valid depth pixels below which depth counts as unhealthy."""
 
     budget_ms: float | None = None
-    min_depth_valid: float = 0.2
+    min_depth_valid: float = 0.5  # as edgefuse.cameras.health.MIN_DEPTH_VALID
     kp: float = 1.0              # logit units per unit of relative latency error
     ki: float = 0.5              # ... per frame of accumulated relative error (tuned on the
                                  # closed-loop simulation in tests/runtime/test_policy.py)
