@@ -159,9 +159,9 @@ def export_bundle(spec: str | Path, out_dir: str | Path, options: ExportOptions 
     out = Path(out_dir)
     prepare_output(out, opts.force)
     if opts.backend is Backend.TENSORRT:
-        from edgefuse.export.tensorrt_build import require_tensorrt
+        from edgefuse.export.tensorrt_build import check_build_machine
 
-        require_tensorrt()   # fail before minutes of work, naming the extra
+        check_build_machine(opts.precision.value)   # fail before minutes of work
 
     loaded, model = load_for_export(spec, opts.input_size)
     exported = parse_paths(opts.paths, model.num_paths)

@@ -184,6 +184,16 @@ def build_engine(onnx_path: str | Path, precision: str, workspace_bytes: int,
     return bytes(serialized), bytes(config.get_timing_cache().serialize())
 
 
+def check_build_machine(precision: str) -> None:
+    """Raise a clear error unless this machine can build `precision` engines: TensorRT
+    installed (else the error names the extra), an NVIDIA GPU, a precision it supports."""
+    trt = require_tensorrt()
+    check_precision(trt, precision)
+    name, _ = gpu_info()
+    if name is None:
+        raise EdgefuseError("--backend tensorrt needs an NVIDIA GPU; none was found (use --backend onnx)")
+
+
 def build_engines(bundle_dir: Path, graphs: dict[str, str], precision: str, workspace_bytes: int,
                   progress: Callable[[str], None] | None = None) -> list[EngineEntry]:
     """One engine per graph ({"stem_gate": "stem_gate.onnx", "path_0": ...}) into

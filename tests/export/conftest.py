@@ -39,5 +39,17 @@ def dynmm_checkpoint(tmp_path_factory):
 def dynmm_bundle(dynmm_checkpoint, tmp_path_factory):
     """fp32 bundle of every path of dynmm-tiny, verified on 3 synthetic frames."""
     from edgefuse.export.exporter import export_bundle
+    from edgefuse.export.verify import single_thread
 
-    return export_bundle(dynmm_checkpoint, tmp_path_factory.mktemp("bundles") / "dynmm", verify_frames=3)
+    with single_thread():   # session fixtures run before the per-test thread setting below
+        return export_bundle(dynmm_checkpoint, tmp_path_factory.mktemp("bundles") / "dynmm", verify_frames=3)
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """Export and verification run single-threaded (verify.py does so itself); on a shared,
+    busy machine two spinning OpenMP threads make tracing many times slower."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

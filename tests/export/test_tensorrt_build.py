@@ -175,22 +175,22 @@ def test_export_with_tensorrt_records_engines(monkeypatch, dynmm_checkpoint, tmp
     monkeypatch.setattr(tb, "gpu_info", lambda: ("Orin", "8.7"))
     from edgefuse.export.exporter import export_bundle
 
-    result = export_bundle(dynmm_checkpoint, tmp_path / "b", backend="tensorrt", precision="fp16", paths="2,4",
+    result = export_bundle(dynmm_checkpoint, tmp_path / "b", backend="tensorrt", precision="fp16", paths="4",
                            verify_frames=1, verify_data="procedural", workspace_mb=64)
     m = load_bundle(result.bundle).manifest          # engine hashes are checked too
     assert m.precision == "fp32" and m.engine_precision == "fp16"
-    assert [e.graph for e in m.engines] == ["stem_gate", "path_2", "path_4"]
+    assert [e.graph for e in m.engines] == ["stem_gate", "path_4"]
     for e in m.engines:
         assert (e.tensorrt_version, e.gpu_name, e.compute_capability) == ("10.3.0.30", "Orin", "8.7")
         assert e.onnx_file == ("stem_gate.onnx" if e.graph == "stem_gate" else f"{e.graph}.onnx")
         assert e.workspace_bytes == 64 << 20 and e.timing_cache == "engines/timing.cache"
         assert (result.bundle / e.file).read_bytes() == b"ENGINE"
         assert tb.check_engine_compat(e, tb.RuntimeInfo("10.3.0.30", "Orin", "8.7")).action is tb.Action.OK
-    assert (result.bundle / "engines" / "timing.cache").read_bytes() == b"+++"   # one cache shared by 3 builds
-    assert sum(1 for c in calls if c[0] == "parse_from_file") == 3
+    assert (result.bundle / "engines" / "timing.cache").read_bytes() == b"++"   # one cache shared by both builds
+    assert sum(1 for c in calls if c[0] == "parse_from_file") == 2
 
 
-def test_tensorrt_export_without_gpu_is_refused(monkeypatch, dynmm_checkpoint, tmp_path):
+def test_tensorrt_export_is_refused_up_front(monkeypatch, dynmm_checkpoint, tmp_path):
     monkeypatch.setitem(sys.modules, "tensorrt", fake_tensorrt("10.3.0.30", []))
     monkeypatch.setattr(tb, "gpu_info", lambda: (None, None))
     from edgefuse.export.exporter import export_bundle
@@ -198,4 +198,8 @@ def test_tensorrt_export_without_gpu_is_refused(monkeypatch, dynmm_checkpoint, t
     with pytest.raises(EdgefuseError, match="needs an NVIDIA GPU"):
         export_bundle(dynmm_checkpoint, tmp_path / "b", backend="tensorrt", paths="4",
                       verify_frames=1, verify_data="procedural")
-    assert not (tmp_path / "b").exists()
+    monkeypatch.setitem(sys.modules, "tensorrt", fake_tensorrt("11.4.0", []))
+    monkeypatch.setattr(tb, "gpu_info", lambda: ("H100", "9.0"))
+    with pytest.raises(EdgefuseError, match="FP16"):
+        export_bundle(dynmm_checkpoint, tmp_path / "b", backend="tensorrt", precision="fp16")
+    assert not (tmp_path / "b").exists() and list(tmp_path.iterdir()) == []
