@@ -101,8 +101,9 @@ def check_engine_compat(engine: EngineEntry, runtime: RuntimeInfo,
         return Compat(Action.OK, f"engine {engine.file} matches this TensorRT and GPU")
     what = f"engine {engine.file} cannot run here: " + "; ".join(differences)
     if policy is OnMismatch.REFUSE:
-        return Compat(Action.REFUSE, what + ". Rebuild it from the bundle's ONNX (--rebuild-engines), "
-                                            "re-export on this machine, or use the onnxruntime backend")
+        return Compat(Action.REFUSE, what + ". Rebuild the engines from the bundle's ONNX (runner option "
+                                            "on_mismatch='rebuild'), re-export with --backend tensorrt on this "
+                                            "machine, or run the ONNX graphs with ONNX Runtime")
     major = int(runtime.tensorrt_version.split(".")[0])
     if engine.precision == "fp16" and major >= 11:
         return Compat(Action.REFUSE, what + ". A rebuild is not possible: TensorRT 11 has no FP16 builder "

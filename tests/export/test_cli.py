@@ -65,3 +65,31 @@ def test_no_traceback_in_a_real_process(tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     assert "nope" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_incompatible_checkpoint_is_a_clear_error(dynmm_checkpoint, tmp_path, capsys):
+    import json
+
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    with safe_open(str(dynmm_checkpoint), framework="pt") as f:
+        meta = f.metadata()
+        state = {k: f.get_tensor(k) for k in f.keys()}
+    config = json.loads(meta["edgefuse_config"])
+    config["decoder_channels"] = [32, 32, 32]          # the tensors say (64, 32, 32)
+    bad = tmp_path / "mismatch.safetensors"
+    save_file(state, str(bad), metadata={**meta, "edgefuse_config": json.dumps(config)})
+    code, out, err = run(["export", str(bad), "--out", str(tmp_path / "b")], capsys)
+    assert code == 2 and "mismatch.safetensors" in err and "incompatible" in err
+    assert "Traceback" not in err and not (tmp_path / "b").exists()
+
+
+def test_failed_verification_exits_2(dynmm_checkpoint, tmp_path, capsys, monkeypatch):
+    import edgefuse.export.verify as verify
+
+    monkeypatch.setattr(verify, "FEATURE_ATOL", -1.0)      # no feature can be close enough
+    code, out, err = run(["export", str(dynmm_checkpoint), "--out", str(tmp_path / "b"), "--paths", "4",
+                          "--verify-frames", "1", "--verify-data", "procedural"], capsys)
+    assert code == 2 and "verification failed" in err and "rgb_feat" in err and "b.failed" in err
+    assert not (tmp_path / "b").exists() and "Traceback" not in err
