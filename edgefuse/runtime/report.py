@@ -14,19 +14,19 @@ from edgefuse.runtime.bench import BenchResult
 PLOTS = ("latency_vs_madds.png", "latency_hist.png", "path_mix.png")
 
 
-def _ms(v: float | None) -> str:
-    return "-" if v is None else f"{v:.3f}"
+def _ms(v: float | None, digits: int = 3) -> str:
+    return "-" if v is None else f"{v:.{digits}f}"
 
 
-def summary_rows(data: dict[str, Any]) -> list[list[str]]:
+def summary_rows(data: dict[str, Any], digits: int = 3) -> list[list[str]]:
     """Rows of the per-graph table: graph, GMAC, mean, std, min, p50, p90, p95, p99, max, qps, cv."""
     rows = []
     graphs = [("stem_gate", data["stem_gate"].get("madds", 0.0), data["stem_gate"]["latency_ms"])]
     graphs += [(f"path_{p['index']}", p["path_madds"], p["latency_ms"]) for p in data["paths"]]
     for name, madds, s in graphs:
-        rows.append([name, f"{madds / 1e9:.3f}"] + [_ms(s[k]) for k in
+        rows.append([name, f"{madds / 1e9:.3f}"] + [_ms(s[k], digits) for k in
                     ("mean", "std", "min", "p50", "p90", "p95", "p99", "max")]
-                    + [f"{s['throughput']:.1f}", f"{s['cv']:.1%}"])
+                    + [f"{s['throughput']:.{max(digits - 2, 0)}f}", f"{s['cv']:.1%}"])
     return rows
 
 
@@ -55,20 +55,32 @@ def headline(data: dict[str, Any]) -> list[str]:
 
 
 def render_bench(result: BenchResult, console: Any) -> None:
+    from rich import box
     from rich.table import Table
 
     data = result.data
+    # Compact (2 decimals, no outer padding) so the 12 trtexec columns fit 80 characters.
     table = Table(title=f"{data['model']} {data['input_size'][0]}x{data['input_size'][1]} "
-                        f"({data['backend']}), latency ms per graph")
+                        f"({data['backend']}), latency ms per graph", box=box.SIMPLE_HEAD,
+                  pad_edge=False, padding=(0, 1), collapse_padding=True)
+    rows = summary_rows(data, digits=2)
     for i, col in enumerate(HEADER):
-        table.add_column(col, justify="left" if i == 0 else "right")
-    for row in summary_rows(data):
+        width = max(len(col), *(len(r[i]) for r in rows))
+        table.add_column(col, justify="left" if i == 0 else "right", no_wrap=True, min_width=width)
+    for row in rows:
         table.add_row(*row)
     console.print(table)
     for line in headline(data):
         console.print(line)
-    for w in result.warnings:
-        console.print(f"[yellow]warning:[/] {w}")
+    if len(result.warnings) == 1:
+        console.print(f"[yellow]warning:[/] {result.warnings[0]}")
+    elif result.warnings:   # one line, not one per graph
+        from edgefuse.runtime.stats import CV_WARN
+
+        noisy = [f"{r[0]} {r[-1]}" for r in rows if float(r[-1].rstrip("%")) / 100 > CV_WARN]
+        console.print(f"[yellow]warning:[/] coefficient of variation over {CV_WARN:.1%} for "
+                      f"{', '.join(noisy)}; the machine is busy or throttling, numbers may not be "
+                      "stable (close other work, pin threads, or run longer with --duration)")
 
 
 def _plots(result: BenchResult, out: Path) -> None:
