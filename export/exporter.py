@@ -16,12 +16,14 @@ twice gives byte-identical bundles.
 from __future__ import annotations
 
 import enum
+import json
 import os
 import shutil
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+import onnx
 import torch
 
 import edgefuse
@@ -194,21 +196,69 @@ def export_bundle(spec: str | Path, out_dir: str | Path, options: ExportOptions 
     return result
 
 
+@dataclass
+class _Graphs:
+    files: dict[str, Path]            # "stem_gate" / "path_<k>" -> ONNX file
+    stem_outputs: tuple[str, ...]
+    path_inputs: dict[int, tuple[str, ...]]
+    path_outputs: tuple[str, ...]
+
+
 def _build(loaded, model, exported: list[int], serving: list[int], opts: ExportOptions, work: Path,
            say: Progress) -> ExportResult:
-    from edgefuse.calibration.frames import CALIB_SEED, EVAL_SEED
+    from edgefuse.calibration.frames import EVAL_SEED
     from edgefuse.export.verify import verify_bundle
     from edgefuse.models.costs import measure_costs
 
-    cfg = loaded.config
-    h, w = cfg.input_size
+    h, w = loaded.config.input_size
     notes: list[str] = []
     costs = measure_costs(model)
     int8 = opts.precision is Precision.INT8
-    fp32_dir = work / ".fp32" if int8 else work
+    fp32_dir = work / ".fp32" if int8 else work   # int8: fp32 graphs are an intermediate
     fp32_dir.mkdir(exist_ok=True)
+    graphs = _export_graphs(model, exported, opts.logits, fp32_dir, say)
+    fp32_files = dict(graphs.files)
+    calibration: dict[str, Any] = {}
+    if int8:
+        calibration = _quantize(graphs, opts, work, (h, w), notes, say)
+    for name, path in graphs.files.items():
+        say(f"check {name}")
+        check_graph(path.read_bytes())
 
-    # --- graphs ----------------------------------------------------------------------
+    say("load verification frames")
+    frames, source = _frames(opts.verify_data, opts.verify_frames, (h, w), EVAL_SEED, "test", notes)
+    say(f"verify on {len(frames)} frames")
+    report = verify_bundle(model, graphs.files, serving, frames, source, opts.precision.value,
+                           fp32_graphs=fp32_files if int8 else None, int8_min_agreement=opts.int8_min_agreement)
+    verify_path = work / mf.VERIFY_NAME
+    verify_path.write_text(json.dumps(report.to_dict(), indent=2, allow_nan=False) + "\n")
+    if int8:
+        shutil.rmtree(fp32_dir)
+
+    engines: tuple[mf.EngineEntry, ...] = ()
+    if opts.backend is Backend.TENSORRT and report.passed:
+        from edgefuse.export.tensorrt_build import build_engines
+
+        engines = tuple(build_engines(work, {n: p.name for n, p in graphs.files.items()}, opts.precision.value,
+                                      opts.workspace_mb << 20, say))
+    if opts.precision is Precision.FP16 and opts.backend is Backend.ONNX:
+        notes.append("fp16 is a TensorRT build flag: the ONNX graphs are fp32; TensorRT engines built "
+                     "from this bundle use fp16 (manifest engine_precision)")
+
+    protos = {name: onnx.load(str(path)) for name, path in graphs.files.items()}
+    manifest = _manifest(loaded, model, costs, graphs, protos, serving, opts, engines, calibration,
+                         mf.VerifyEntry(file=mf.VERIFY_NAME, sha256=sha256_file(verify_path),
+                                        passed=report.passed, summary=report.summary()))
+    mf.write_manifest(work, manifest)
+    madds = {"stem_gate": manifest.stem_gate.madds, **{f"path_{p.index}": p.path_madds for p in manifest.paths}}
+    results = [GraphResult(name, path.name, path.stat().st_size, madds[name], conv_madds(protos[name]),
+                           len(protos[name].graph.node)) for name, path in graphs.files.items()]
+    return ExportResult(work, manifest, report.to_dict(), results, notes)
+
+
+def _export_graphs(model, exported: list[int], logits: bool, out: Path, say: Progress) -> _Graphs:
+    """stem_gate.onnx and path_<k>.onnx (fp32) into `out`."""
+    h, w = model.config.input_size
     stem = model.stem_gate_module().eval()
     # Fixed example inputs: the trace (and so the file) must not depend on random numbers.
     rgb = torch.full((1, 3, h, w), 128.0)
@@ -216,115 +266,78 @@ def _build(loaded, model, exported: list[int], serving: list[int], opts: ExportO
     with torch.no_grad():
         feats = dict(zip(stem.output_names, stem(rgb, depth)))
     say("export stem_gate")
-    files = {"stem_gate": _write(fp32_dir / "stem_gate.onnx",
+    files = {"stem_gate": _write(out / "stem_gate.onnx",
                                  export_onnx(stem, (rgb, depth), ("rgb", "depth"), stem.output_names))}
-    path_inputs = {}
-    outputs = ("labels", "logits") if opts.logits else ("labels",)
+    outputs = ("labels", "logits") if logits else ("labels",)
+    inputs = {}
     for k in exported:
         say(f"export path_{k}")
         pm = model.path_module(k).eval()
-        path_inputs[k] = tuple(pm.input_names)
-        data = export_onnx(LabelsHead(pm, opts.logits), [feats[n] for n in pm.input_names], pm.input_names, outputs)
-        files[f"path_{k}"] = _write(fp32_dir / f"path_{k}.onnx", data)
+        inputs[k] = tuple(pm.input_names)
+        data = export_onnx(LabelsHead(pm, logits), [feats[n] for n in pm.input_names], pm.input_names, outputs)
+        files[f"path_{k}"] = _write(out / f"path_{k}.onnx", data)
+    return _Graphs(files, tuple(stem.output_names), inputs, outputs)
 
-    # --- frames, int8 ----------------------------------------------------------------------
-    say("load verification frames")
-    frames, source = _frames(opts.verify_data, opts.verify_frames, (h, w), EVAL_SEED, "test", notes)
-    calibration: dict[str, Any] = {}
-    if int8:
-        from edgefuse.calibration.int8 import path_feeds, quantize_graph, stem_feeds
-        from edgefuse.export.verify import ort_session
 
-        say("load calibration frames")
-        calib, calib_source = _frames(opts.calib_data, opts.calib_frames, (h, w), CALIB_SEED, "train", notes)
-        feeds = stem_feeds(calib)
-        fp32_files = dict(files)
-        say("quantize stem_gate")
-        quantize_graph(fp32_files["stem_gate"], work / "stem_gate.onnx", feeds)
-        files["stem_gate"] = work / "stem_gate.onnx"
-        stem_sess = ort_session(fp32_files["stem_gate"])
-        for k in exported:
-            say(f"quantize path_{k}")
-            quantize_graph(fp32_files[f"path_{k}"], work / f"path_{k}.onnx",
-                           path_feeds(stem_sess, feeds, path_inputs[k]))
-            files[f"path_{k}"] = work / f"path_{k}.onnx"
-        calibration = {"method": "onnxruntime quantize_static, QDQ, MinMax",
-                       "weights": "int8 per-channel symmetric", "activations": "int8 symmetric",
-                       "frames": len(calib), "source": calib_source}
-    for name, path in files.items():
-        say(f"check {name}")
-        check_graph(path.read_bytes())
+def _quantize(graphs: _Graphs, opts: ExportOptions, work: Path, size: tuple[int, int], notes: list[str],
+              say: Progress) -> dict[str, Any]:
+    """Replace graphs.files by Q/DQ int8 graphs in `work`; returns the manifest's calibration
+    record. Path graphs are calibrated on the fp32 stem graph's features (calibration/int8.py)."""
+    from edgefuse.calibration.frames import CALIB_SEED
+    from edgefuse.calibration.int8 import path_feeds, quantize_graph, stem_feeds
+    from edgefuse.export.verify import ort_session
 
-    # --- verification ---------------------------------------------------------------------
-    say(f"verify on {len(frames)} frames")
-    report = verify_bundle(model, files, serving, frames, source, opts.precision.value,
-                           fp32_graphs=fp32_files if int8 else None, int8_min_agreement=opts.int8_min_agreement)
-    verify_path = work / mf.VERIFY_NAME
-    import json
+    say("load calibration frames")
+    calib, source = _frames(opts.calib_data, opts.calib_frames, size, CALIB_SEED, "train", notes)
+    feeds = stem_feeds(calib)
+    fp32 = dict(graphs.files)
+    stem_session = ort_session(fp32["stem_gate"])
+    for name in fp32:
+        say(f"quantize {name}")
+        graph_feeds = feeds if name == "stem_gate" else path_feeds(
+            stem_session, feeds, graphs.path_inputs[int(name.split("_")[1])])
+        quantize_graph(fp32[name], work / fp32[name].name, graph_feeds)
+        graphs.files[name] = work / fp32[name].name
+    return {"method": "onnxruntime quantize_static, QDQ, MinMax", "weights": "int8 per-channel symmetric",
+            "activations": "int8 symmetric", "frames": len(calib), "source": source}
 
-    verify_path.write_text(json.dumps(report.to_dict(), indent=2, allow_nan=False) + "\n")
-    if int8:
-        shutil.rmtree(fp32_dir)
 
-    # --- manifest ------------------------------------------------------------------------------
-    graph_results = []
-    protos = {}
-    for name, path in files.items():
-        import onnx
-
-        protos[name] = onnx.load(str(path))
+def _manifest(loaded, model, costs, graphs: _Graphs, protos: dict, serving: list[int], opts: ExportOptions,
+              engines: tuple[mf.EngineEntry, ...], calibration: dict[str, Any], verify: mf.VerifyEntry) -> mf.Manifest:
+    cfg = loaded.config
     cost_of = {p.index: p for p in costs.paths}
-    stem_entry = mf.GraphEntry(
-        file="stem_gate.onnx", sha256=sha256_file(files["stem_gate"]), inputs=("rgb", "depth"),
-        outputs=tuple(stem.output_names), tensors=_specs(protos["stem_gate"]),
-        madds=costs.stem_madds + costs.gate_madds)
-    path_entries = []
-    for k in exported:
+    paths = []
+    for k, inputs in graphs.path_inputs.items():
         c = cost_of[k]
-        path_entries.append(mf.PathEntry(
+        paths.append(mf.PathEntry(
             index=k, decision=tuple(model.paths[k]), madds=c.madds, depth_encoder_madds=c.depth_encoder_madds,
-            path_madds=c.path_madds, file=f"path_{k}.onnx", sha256=sha256_file(files[f"path_{k}"]),
-            inputs=path_inputs[k], outputs=outputs, tensors=_specs(protos[f"path_{k}"])))
-    for name, path in files.items():
-        madds = stem_entry.madds if name == "stem_gate" else cost_of[int(name.split("_")[1])].path_madds
-        graph_results.append(GraphResult(name, path.name, path.stat().st_size, madds,
-                                         conv_madds(protos[name]), len(protos[name].graph.node)))
-
-    engines: tuple[mf.EngineEntry, ...] = ()
-    if opts.backend is Backend.TENSORRT and report.passed:
-        from edgefuse.export.tensorrt_build import build_engines
-
-        engines = tuple(build_engines(work, {n: p.name for n, p in files.items()}, opts.precision.value,
-                                      opts.workspace_mb << 20, say))
-    if opts.precision is Precision.FP16 and opts.backend is Backend.ONNX:
-        notes.append("fp16 is a TensorRT build flag: the ONNX graphs are fp32; TensorRT engines built "
-                     "from this bundle use fp16 (manifest engine_precision)")
-
-    manifest = mf.Manifest(
+            path_madds=c.path_madds, file=f"path_{k}.onnx", sha256=sha256_file(graphs.files[f"path_{k}"]),
+            inputs=inputs, outputs=graphs.path_outputs, tensors=_specs(protos[f"path_{k}"])))
+    return mf.Manifest(
         format_version=mf.FORMAT_VERSION,
         edgefuse_version=edgefuse.__version__,
         model=cfg.to_dict(),
         weights_sha256=loaded.weights_sha256,
         source=_source_name(loaded),
-        input_size=(h, w),
+        input_size=tuple(cfg.input_size),
         normalization=_normalization(cfg),
         classes=tuple(cfg.class_names) or tuple(f"class_{i}" for i in range(cfg.num_classes)),
         palette=tuple(tuple(c) for c in _palette(cfg.num_classes)),
-        precision="int8" if int8 else "fp32",
+        precision="int8" if opts.precision is Precision.INT8 else "fp32",
         engine_precision=opts.precision.value,
         labels_dtype=str(LABELS_DTYPE).removeprefix("torch."),
         logits=opts.logits,
-        stem_gate=stem_entry,
-        paths=tuple(path_entries),
+        stem_gate=mf.GraphEntry(
+            file="stem_gate.onnx", sha256=sha256_file(graphs.files["stem_gate"]), inputs=("rgb", "depth"),
+            outputs=graphs.stem_outputs, tensors=_specs(protos["stem_gate"]),
+            madds=costs.stem_madds + costs.gate_madds),
+        paths=tuple(paths),
         gate_to_path=tuple(serving),
         path_set=tuple(tuple(d) for d in model.paths),
         engines=engines,
-        verify=mf.VerifyEntry(file=mf.VERIFY_NAME, sha256=sha256_file(verify_path), passed=report.passed,
-                              summary=report.summary()),
+        verify=verify,
         calibration=calibration,
     )
-    mf.write_manifest(work, manifest)
-    return ExportResult(work, manifest, report.to_dict(), graph_results, notes)
 
 
 def _write(path: Path, data: bytes) -> Path:
