@@ -45,6 +45,48 @@ def budget_run(bundle: str, camera: str, frames: int, budget_ms: float, threads:
             "path_distribution": {str(r["path"]): r["share"] for r in s.path_rows()}}
 
 
+def gate_overhead(bundle: str, model, threads: int, iterations: int, warmup: int) -> dict:
+    """The gate's own cost, measured: the bundle's stem_gate.onnx against the same stem
+    exported without the gate (stem_only.onnx, written next to it), timed round-robin with
+    the runner's session options. The stem itself is work the static model does too."""
+    import numpy as np
+    import onnxruntime as ort
+    import torch
+
+    from edgefuse.export.onnx_graphs import export_onnx
+    from edgefuse.runtime.bench import time_graphs
+    from edgefuse.runtime.stats import LatencyStats
+
+    class StemOnly(torch.nn.Module):
+        def __init__(self, m):
+            super().__init__()
+            self.m = m
+
+        def forward(self, rgb, depth):
+            feats = self.m.stem(rgb, depth)
+            return tuple(feats[n] for n in self.m.feature_names)
+
+    h, w = model.config.input_size
+    rgb, depth = torch.rand(1, 3, h, w) * 255, torch.rand(1, 1, h, w) * 4000
+    stem_file = Path(bundle) / "stem_only.onnx"
+    stem_file.write_bytes(export_onnx(StemOnly(model.eval()), (rgb, depth), ["rgb", "depth"],
+                                      list(model.feature_names)))
+    opts = ort.SessionOptions()
+    if threads:
+        opts.intra_op_num_threads = threads
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    feeds = {"rgb": rgb.numpy(), "depth": depth.numpy()}
+    sessions = {name: ort.InferenceSession(str(Path(bundle) / f"{name}.onnx"), opts,
+                                           providers=["CPUExecutionProvider"])
+                for name in ("stem_gate", "stem_only")}
+    samples = time_graphs({n: (lambda s=s: s.run(None, feeds)) for n, s in sessions.items()},
+                          warmup, iterations, None)
+    p50 = {n: LatencyStats.of(v).p50 for n, v in samples.items()}
+    stem_file.unlink()
+    return {"stem_gate_p50_ms": p50["stem_gate"], "stem_only_p50_ms": p50["stem_only"],
+            "gate_p50_ms": p50["stem_gate"] - p50["stem_only"], "check": bool(np.isfinite(list(p50.values())).all())}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     default = "dynmm-tiny-synth" if "dynmm-tiny-synth" in shipped_weights() else "dynmm-tiny"
@@ -72,8 +114,10 @@ def main() -> None:
                            log=lambda s: print(s, flush=True))
         budget = (budget_run(bundle, args.camera, args.frames, args.budget_ms, args.threads)
                   if args.budget_ms else None)
+        model = load_model(args.model, input_size=size).model
+        gate = gate_overhead(bundle, model, args.threads, args.iterations, args.warmup)
     data = result.data
-    costs = measure_costs(load_model(args.model, input_size=size).model)
+    costs = measure_costs(model)
 
     stem = data["stem_gate"]["latency_ms"]["p50"]
     full = data["dynamic"]["full_path"]
@@ -99,8 +143,10 @@ def main() -> None:
                                "met": all(abs(f["rel_error"]) <= GOAL_MADDS_FIT for f in fit)},
         "dynamic_saving": {"value": saving, "goal": f">= {GOAL_SAVING:.0%}", "met": saving >= GOAL_SAVING},
     }
+    gate["gate_vs_full_path"] = gate["gate_p50_ms"] / paths[full]["latency_ms"]["p50"]
     out = {"command": machine_info()["command"], "machine": {**machine_info(), **data["machine"]},
            "model": args.model, "gate_madds": costs.gate_madds, "stem_madds": costs.stem_madds,
+           "gate_overhead": gate,
            "bench": data, "madds_fit": fit, "budget_run": budget, "goals": goals}
     name = f"dynamic_vs_static_{Path(args.model).stem}_{data['backend']}" + (f"_{args.tag}" if args.tag else "")
     Path(args.out).mkdir(parents=True, exist_ok=True)
@@ -125,6 +171,11 @@ def markdown(out: dict) -> str:
         f"{g['p50_vs_madds_share']['goal']} | {'yes' if g['p50_vs_madds_share']['met'] else 'no'} |",
         f"| mean dynamic latency under static | {g['dynamic_saving']['value']:.1%} | "
         f"{g['dynamic_saving']['goal']} | {'yes' if g['dynamic_saving']['met'] else 'no'} |", "",
+        f"The stem (both encoders' first stage) is work the static model does too; the gate alone, "
+        f"timed as stem_gate.onnx minus the same stem exported without it, costs "
+        f"{out['gate_overhead']['gate_p50_ms']:.3f} ms = {out['gate_overhead']['gate_vs_full_path']:.1%} "
+        f"of the full path (stem/gate p50 {out['gate_overhead']['stem_gate_p50_ms']:.3f} ms, stem only "
+        f"{out['gate_overhead']['stem_only_p50_ms']:.3f} ms).", "",
         f"Gate: {out['gate_madds'] / 1e6:.2f} MMAC; stem (both encoders' first stage): "
         f"{out['stem_madds'] / 1e6:.2f} MMAC. Path mix on {d['frames']} frames: {dist}. Dynamic mean "
         f"{d['mean_latency_ms']:.2f} ms, static (stem/gate + full path {d['full_path']}) "
