@@ -97,3 +97,9 @@ def test_ort_unavailable_provider_says_how_to_fix(bundle):
     r = make_runner("ort", bundle, providers="cuda")
     with pytest.raises(EdgefuseError, match="onnxruntime-gpu"):
         r.activate()
+
+
+def test_torch_runner_asks_for_the_checkpoint_when_not_found(bundle):
+    r = make_runner("torch", bundle, device="cpu")
+    with pytest.raises(EdgefuseError, match="--checkpoint"):
+        r.activate()

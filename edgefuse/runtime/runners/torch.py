@@ -35,8 +35,17 @@ class TorchRunner(Runner):
     def _load(self) -> Any:
         from edgefuse.checkpoint import load_model
 
+        from pathlib import Path
+
+        from edgefuse.checkpoint import shipped_weights
+
         m = self.bundle.manifest
         spec = self.checkpoint or m.source
+        if self.checkpoint is None and Path(spec).suffix and not Path(spec).is_file() \
+                and spec not in shipped_weights():
+            # Bundles record only a checkpoint's file name (never where it lived).
+            raise EdgefuseError(f"the bundle was exported from checkpoint {spec!r}, which is not here; "
+                                "pass its path with --checkpoint for the torch backend")
         loaded = load_model(spec, input_size=tuple(m.input_size))
         if m.weights_sha256 is not None and loaded.weights_sha256 != m.weights_sha256:
             raise EdgefuseError(
