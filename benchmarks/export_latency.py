@@ -93,18 +93,10 @@ def main() -> None:
         graphs = ["stem_gate"] + [f"path_{p.index}" for p in m.paths]
         runners = {}
         for g in graphs:
-            if g == "stem_gate":
-                mod = stem
-            else:
-                k = int(g.split("_")[1])
-                pm = model.path_module(k).eval()
-                mod = (lambda pm: (lambda *a: pm(*a).argmax(1).to(torch.int32)))(pm)
             order = list(feeds[0][g])
-            s32 = _session(fp32.bundle / f"{g}.onnx", args.threads)
-            s8 = _session(int8.bundle / f"{g}.onnx", args.threads)
-            runners[(g, "torch")] = (lambda mod, order: lambda fd: mod(*(torch.from_numpy(fd[n]) for n in order)))(mod, order)
-            runners[(g, "ort_fp32")] = (lambda s: lambda fd: s.run(None, fd))(s32)
-            runners[(g, "ort_int8")] = (lambda s: lambda fd: s.run(None, fd))(s8)
+            runners[(g, "torch")] = _torch_runner(model, stem, g, order)
+            runners[(g, "ort_fp32")] = _ort_runner(_session(fp32.bundle / f"{g}.onnx", args.threads))
+            runners[(g, "ort_int8")] = _ort_runner(_session(int8.bundle / f"{g}.onnx", args.threads))
 
         times: dict[tuple[str, str], list[float]] = {key: [] for key in runners}
         with torch.no_grad():
@@ -173,6 +165,27 @@ def main() -> None:
               + (" (random-init weights: mIoU is not meaningful)" if args.model in _registry() else "") + "."]
     (out / f"{stem_name}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
+
+
+def _torch_runner(model, stem, graph: str, order: list[str]):
+    """Eager PyTorch doing what the graph does (path graphs: logits -> int32 labels)."""
+    if graph == "stem_gate":
+        module = stem
+    else:
+        pm = model.path_module(int(graph.split("_")[1])).eval()
+
+        def module(*feats):
+            return pm(*feats).argmax(1).to(torch.int32)
+
+    def run(feed):
+        return module(*(torch.from_numpy(feed[n]) for n in order))
+    return run
+
+
+def _ort_runner(session):
+    def run(feed):
+        return session.run(None, feed)
+    return run
 
 
 def _registry() -> list[str]:
