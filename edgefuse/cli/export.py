@@ -143,8 +143,7 @@ def inspect(bundle: Path = typer.Argument(..., help="Bundle folder written by `e
             ("precision", f"graphs {m.precision}, engines {m.engine_precision}; labels {m.labels_dtype}"),
             ("classes", f"{len(m.classes)}: {', '.join(m.classes[:6])}{' ...' if len(m.classes) > 6 else ''}"),
             ("gate_to_path", str(list(m.gate_to_path))),
-            ("verified", "-" if m.verify is None else ("passed" if m.verify.passed else "FAILED")
-             + f" {m.verify.summary if m.verify else ''}")]
+            ("verified", _verify_text(m.verify))]
     if m.calibration:
         rows.append(("calibration", str(m.calibration)))
     for k, v in rows:
@@ -176,6 +175,21 @@ def inspect(bundle: Path = typer.Argument(..., help="Bundle folder written by `e
         raise BundleIntegrityError("integrity check failed for " + ", ".join(f"{c.file} ({c.problem})" for c in bad)
                                    + "; re-export the bundle")
     console.print(f"[green]all {len(checks)} files match the manifest[/]")
+
+
+def _verify_text(entry) -> str:
+    if entry is None:
+        return "-"
+    s = entry.summary
+    text = (f"{'passed' if entry.passed else 'FAILED'} on {s.get('frames')} frames ({s.get('frames_source')}): "
+            f"stem max|d| {s.get('stem_max_abs_diff', 0):.1e}, paths >= {s.get('min_path_label_agreement', 0):.2%} "
+            f"of labels agree")
+    i8 = s.get("int8")
+    if i8:
+        text += f"; int8 vs fp32 {i8.get('label_agreement_vs_fp32', 0):.2%}"
+        if i8.get("miou_change") is not None:
+            text += f", mIoU {i8['miou_change']:+.3f}"
+    return text
 
 
 def register(app: typer.Typer) -> None:
