@@ -57,10 +57,10 @@ class PolicyConfig:
 
     budget_ms: float | None = None
     min_depth_valid: float = 0.5  # as edgefuse.cameras.health.MIN_DEPTH_VALID
-    kp: float = 1.0              # logit units per unit of relative latency error
-    ki: float = 0.5              # ... per frame of accumulated relative error (tuned on the
+    kp: float = 0.5              # logit spreads per unit of relative latency error
+    ki: float = 0.2              # ... per frame of accumulated relative error (tuned on the
                                  # closed-loop simulation in tests/runtime/test_policy.py)
-    max_bias: float = 50.0       # anti-windup: the bias strength never exceeds this
+    max_bias: float = 10.0       # anti-windup: at most this many logit spreads of bias
 
     def __post_init__(self) -> None:
         if self.budget_ms is not None and not self.budget_ms > 0:
@@ -79,13 +79,18 @@ def argmax_choice(logits: Sequence[float] | np.ndarray) -> int:
 
 
 def cost_bias(choice_costs: Sequence[float], strength: float) -> np.ndarray:
-    """Bias added to the gate logits: -strength * cost / max cost, so the most expensive
-    choice is pushed down by `strength` logits and a free one not at all."""
+    """Bias added to the gate logits, proportional to each choice's cost above the cheapest:
+    -strength * (cost - min) / (max - min). The most expensive choice is pushed down by
+    `strength` logits, the cheapest not at all. (A bias proportional to the cost itself
+    would rank paths the same - argmax ignores a common shift - but waste most of its
+    strength on the cost every path shares: the stem, the decoder.)"""
     costs = np.asarray(choice_costs, dtype=np.float64)
-    top = float(costs.max()) if costs.size else 0.0
-    if top <= 0:
+    if costs.size == 0:
+        return costs
+    span = float(costs.max() - costs.min())
+    if span <= 0:
         return np.zeros_like(costs)
-    return -float(strength) * costs / top
+    return -float(strength) * (costs - costs.min()) / span
 
 
 def depth_valid_fraction(depth: np.ndarray | None) -> float:
@@ -126,9 +131,9 @@ class BudgetController:
     the budget whenever the budget lies between the cheapest and the gate's own mix."""
 
     budget_ms: float
-    kp: float = 1.0
-    ki: float = 0.5
-    max_bias: float = 50.0
+    kp: float = 0.5
+    ki: float = 0.2
+    max_bias: float = 10.0
     integral: float = 0.0
     strength: float = 0.0
     frames: int = 0
@@ -170,6 +175,7 @@ class PathPolicy:
         by_index = {p.index: p for p in self.paths}
         self._choice_costs = np.array([by_index[k].madds for k in self.gate_to_path], dtype=np.float64)
         self._depth_free = least_depth_path(self.paths)
+        self._spread: float | None = None   # running spread of the gate logits (see choose)
 
     @property
     def depth_free_path(self) -> int:
@@ -183,11 +189,17 @@ class PathPolicy:
         if gate_logits is None:
             return Choice(self.paths[0].index if len(self.gate_to_path) == 0 else self.gate_to_path[0],
                           -1, Reason.STATIC)
-        plain = argmax_choice(gate_logits)
-        if self.controller is None or self.controller.strength == 0.0:
+        logits = np.asarray(gate_logits, dtype=np.float64).reshape(-1)
+        plain = argmax_choice(logits)
+        if self.controller is None:
             return Choice(map_choice(plain, self.gate_to_path), plain, Reason.ARGMAX)
-        biased = np.asarray(gate_logits, dtype=np.float64).reshape(-1) + cost_bias(
-            self._choice_costs, self.controller.strength)
+        # The controller's strength is in units of the gate's typical logit spread (a running
+        # mean of max - min), so the same gains work for a gate with logits of 1 or of 20.
+        spread = float(logits.max() - logits.min())
+        self._spread = spread if self._spread is None else 0.95 * self._spread + 0.05 * spread
+        if self.controller.strength == 0.0:
+            return Choice(map_choice(plain, self.gate_to_path), plain, Reason.ARGMAX)
+        biased = logits + cost_bias(self._choice_costs, self.controller.strength * max(self._spread, 1e-6))
         choice = argmax_choice(biased)
         return Choice(map_choice(choice, self.gate_to_path), choice,
                       Reason.BUDGET if choice != plain else Reason.ARGMAX)

@@ -28,10 +28,11 @@ def test_argmax_first_on_ties_and_flat_shapes():
         argmax_choice([])
 
 
-def test_cost_bias_is_proportional_and_zero_for_free_paths():
-    b = cost_bias([0.0, 50.0, 100.0], strength=4.0)
-    np.testing.assert_allclose(b, [0.0, -2.0, -4.0])
+def test_cost_bias_is_proportional_to_the_cost_above_the_cheapest():
+    b = cost_bias([100.0, 150.0, 200.0, 300.0], strength=4.0)
+    np.testing.assert_allclose(b, [0.0, -1.0, -2.0, -4.0])
     np.testing.assert_allclose(cost_bias([1.0, 2.0], 0.0), [0.0, 0.0])
+    np.testing.assert_allclose(cost_bias([5.0, 5.0], 3.0), [0.0, 0.0])
 
 
 def test_map_choice_through_gate_to_path():
@@ -78,14 +79,14 @@ def test_policy_rejects_unknown_paths_and_bad_config():
         PolicyConfig(min_depth_valid=1.5)
 
 
-def _simulate(budget_ms, frames=3000, seed=0):
+def _simulate(budget_ms, frames=3000, seed=0, logit_scale=1.0):
     """Closed loop on a simulated latency model: path k costs 10 + 2.5 k ms (+-5% noise);
     the gate prefers expensive paths (logits favour 3 and 4)."""
     rng, noise = np.random.default_rng(seed), np.random.default_rng(seed + 1)
     policy = PathPolicy(PROGRESSIVE, (0, 1, 2, 3, 4), PolicyConfig(budget_ms=budget_ms))
     lat, paths = [], []
     for _ in range(frames):
-        logits = rng.normal([0.0, 0.2, 0.5, 1.5, 2.0], 1.0)
+        logits = logit_scale * rng.normal([0.0, 0.2, 0.5, 1.5, 2.0], 1.0)
         c = policy.choose(logits, depth_valid=1.0)
         ms = (10.0 + 2.5 * c.path) * noise.uniform(0.95, 1.05)
         policy.observe(ms)
@@ -111,6 +112,13 @@ def test_budget_holds_the_running_mean_in_closed_loop(budget):
     assert abs(lat.mean() - budget) / budget < 0.03
     assert policy.controller.strength > 0
     assert len(set(paths[500:].tolist())) > 1   # a mix, not one path pinned
+
+
+def test_budget_control_does_not_depend_on_the_gates_logit_scale():
+    # a gate with 20x larger logits (sharper softmax) gets the same decisions
+    _, paths_1, _ = _simulate(13.0, frames=1000)
+    _, paths_20, _ = _simulate(13.0, frames=1000, logit_scale=20.0)
+    assert paths_1.tolist() == paths_20.tolist()
 
 
 def test_budget_above_the_gates_own_mix_leaves_argmax_alone():
