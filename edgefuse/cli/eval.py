@@ -1,0 +1,35 @@
+"""`edgefuse eval CHECKPOINT --data DIR [--json FILE]`: score a model on a dataset split."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from edgefuse.cli.common import console
+
+
+def eval_command(
+    checkpoint: str = typer.Argument(..., help="Checkpoint (.safetensors), shipped weights name, or model name."),
+    data: Path = typer.Option(..., "--data", help="Dataset folder (edgefuse / ESANet / nicr layout)."),
+    split: str = typer.Option("test", "--split", help="Split to evaluate."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Write the report as JSON here."),
+    batch_size: int = typer.Option(4, "--batch-size", help="Frames per forward."),
+) -> None:
+    """mIoU, pixel and mean accuracy, per-class IoU; for dynamic models the path selection
+    ratio and mean MAdds per frame; easy/hard subsets on the synthetic benchmark."""
+    from edgefuse.eval.evaluate import evaluate_checkpoint
+    from edgefuse.eval.report import report_table
+
+    report = evaluate_checkpoint(checkpoint, str(data), split, batch_size)
+    console.print(report_table(report, title=f"{checkpoint} on {data}/{split}"))
+    if json_out:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps(report, indent=2) + "\n")
+        console.print(f"wrote {json_out}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("eval")(eval_command)

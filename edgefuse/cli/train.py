@@ -1,0 +1,37 @@
+"""`edgefuse train CONFIG.yaml`: run a training config (single process or under torchrun)."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+
+import typer
+
+from edgefuse.cli.common import console
+
+
+def train(
+    config: Path = typer.Argument(..., help="Training config (YAML); see configs/*.yaml."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the interrupted run in the config's out_dir."),
+    out_dir: str = typer.Option(None, "--out-dir", help="Override the config's out_dir."),
+) -> None:
+    """Train a model: static baselines, CEN, or two-stage DynMM (stage I random paths, stage II
+    Gumbel gate with the resource-aware loss). Multi-GPU: torchrun --nproc_per_node=N -m
+    edgefuse.cli.main train CONFIG."""
+    from edgefuse.train.config import load_config
+    from edgefuse.train.trainer import log_summary
+    from edgefuse.train.trainer import train as run
+
+    cfg = load_config(config)
+    if out_dir:
+        from dataclasses import replace
+
+        cfg = replace(cfg, out_dir=out_dir)
+    command = "edgefuse " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    result = run(cfg, resume=resume, command=command)
+    console.print(log_summary(result))
+
+
+def register(app: typer.Typer) -> None:
+    app.command("train")(train)

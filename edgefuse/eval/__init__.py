@@ -1,0 +1,1 @@
+"""Evaluation: confusion-matrix metrics and the `edgefuse eval` report (JSON contract)."""

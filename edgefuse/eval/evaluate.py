@@ -1,0 +1,137 @@
+"""Evaluate a segmentation model on a dataset split: the `edgefuse eval` report.
+
+Dynamic models run as deployed: `model.infer` picks each frame's path with the gate's
+argmax and runs only that path; the path each frame took, and that path's *measured*
+MAdds (models/costs.py), give the path selection ratio and the mean MAdds per frame.
+Frames flagged `hard` in meta.jsonl (the synthetic benchmark) are also scored as the
+subsets `easy` and `hard`.
+
+JSON contract (other tools read it):
+{"miou", "pixel_acc", "mean_acc", "per_class_iou": {name: value}, "path_ratio": [..] or null,
+ "mean_madds", "frames", "subsets": {name: {"miou", "path_ratio", "mean_madds", "frames"}}}
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+
+from edgefuse.eval.metrics import ConfusionMatrix
+from edgefuse.models.base import SegModel
+
+ProgressFn = Callable[[int, int], None]
+
+
+class _Tally:
+    """Confusion matrix and path counts of one group of frames."""
+
+    def __init__(self, num_classes: int, num_paths: int) -> None:
+        self.cm = ConfusionMatrix(num_classes)
+        self.paths = np.zeros(num_paths, dtype=np.int64)
+
+    @property
+    def frames(self) -> int:
+        return int(self.paths.sum())
+
+    def path_ratio(self, dynamic: bool) -> list[float] | None:
+        if not dynamic or not self.frames:
+            return None
+        return [float(c) / self.frames for c in self.paths]
+
+    def mean_madds(self, costs: Sequence[float]) -> float | None:
+        if not self.frames:
+            return None
+        return float(np.dot(self.paths, np.asarray(costs, dtype=np.float64)) / self.frames)
+
+
+def _num(x: float) -> float | None:
+    return None if x is None or (isinstance(x, float) and math.isnan(x)) else float(x)
+
+
+@torch.no_grad()
+def evaluate(model: SegModel, dataset, batch_size: int = 4, path_madds: Sequence[float] | None = None,
+             class_names: Sequence[str] | None = None, progress: ProgressFn | None = None,
+             device: torch.device | str = "cpu") -> dict[str, Any]:
+    """Score `model` on `dataset` (a SegmentationDataset or any dataset of its items) and return
+    the JSON-contract report. `path_madds` defaults to the model's measured costs at its input
+    size."""
+    from edgefuse.models.costs import measure_costs
+
+    was_training = model.training
+    model.eval()
+    num_classes = int(model.config.num_classes) if hasattr(model, "config") else dataset.num_classes
+    names = list(class_names or getattr(dataset, "classes", None) or getattr(model.config, "class_names", ())
+                 or [str(i) for i in range(num_classes)])
+    if len(names) != num_classes:
+        raise ValueError(f"{len(names)} class names for a model with {num_classes} classes")
+    costs = list(path_madds) if path_madds is not None else measure_costs(model).madds()
+    dynamic = model.is_dynamic
+    total = _Tally(num_classes, model.num_paths)
+    subsets: dict[str, _Tally] = {}
+    has_hard = bool(getattr(dataset, "meta", None)) and any("hard" in m for m in dataset.meta.values())
+    if has_hard:
+        subsets = {"easy": _Tally(num_classes, model.num_paths), "hard": _Tally(num_classes, model.num_paths)}
+    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=0)
+    done = 0
+    try:
+        for batch in loader:
+            rgb, depth = batch["rgb"].to(device), batch["depth"].to(device)
+            target = batch["label"].to(device) - 1        # 0 void -> -1 ignored
+            logits, index = model.infer(rgb, depth)
+            if logits.shape[-2:] != target.shape[-2:]:
+                raise ValueError(f"model output {tuple(logits.shape[-2:])} differs from the labels "
+                                 f"{tuple(target.shape[-2:])}; evaluate at the model's input size")
+            pred = logits.argmax(dim=1)
+            for i in range(rgb.shape[0]):
+                groups = [total]
+                if subsets:
+                    groups.append(subsets["hard" if bool(batch["hard"][i]) else "easy"])
+                for g in groups:
+                    g.cm.update(pred[i], target[i])
+                    g.paths[int(index[i])] += 1
+            done += rgb.shape[0]
+            if progress:
+                progress(done, len(dataset))
+    finally:
+        model.train(was_training)
+    scores = total.cm.scores()
+    return {
+        "miou": _num(scores.miou),
+        "pixel_acc": _num(scores.pixel_acc),
+        "mean_acc": _num(scores.mean_acc),
+        "per_class_iou": {n: v for n, v in zip(names, scores.per_class_iou)},
+        "path_ratio": total.path_ratio(dynamic),
+        "mean_madds": total.mean_madds(costs),
+        "frames": total.frames,
+        "subsets": {name: {"miou": _num(t.cm.scores().miou), "path_ratio": t.path_ratio(dynamic),
+                           "mean_madds": t.mean_madds(costs), "frames": t.frames}
+                    for name, t in subsets.items() if t.frames},
+    }
+
+
+def evaluate_checkpoint(spec: str, data_dir: str, split: str = "test", batch_size: int = 4,
+                        progress: ProgressFn | None = None) -> dict[str, Any]:
+    """Load `spec` (checkpoint path, shipped weights name) and evaluate it on DIR/split."""
+    from edgefuse.checkpoint import load_model
+    from edgefuse.data.dataset import SegmentationDataset
+    from edgefuse.errors import EdgefuseError
+
+    loaded = load_model(spec)
+    dataset = SegmentationDataset(data_dir, split)
+    if dataset.num_classes != loaded.config.num_classes:
+        raise EdgefuseError(f"{spec} predicts {loaded.config.num_classes} classes but {data_dir} has "
+                            f"{dataset.num_classes}; evaluate on a dataset with the model's classes")
+    h, w = dataset[0]["label"].shape if len(dataset) else loaded.config.input_size
+    model = loaded.model
+    if (h, w) != tuple(loaded.config.input_size):
+        # The model runs at any size its context bins allow; costs are measured at the data's.
+        from edgefuse.models.context import check_bins
+
+        check_bins(loaded.config.context_bins, h, w)
+    from edgefuse.models.costs import measure_costs
+
+    costs = measure_costs(model, (h, w)).madds()
+    return evaluate(model, dataset, batch_size, costs, progress=progress)

@@ -1,0 +1,167 @@
+"""Typed training configuration (YAML -> dataclasses; unknown keys are an error).
+
+One `TrainConfig` describes a whole run: the model (registry name + overrides, or a
+checkpoint to start from), the data, the optimiser, and a list of *stages* run one after
+the other. Static models use one stage; fusion-level DynMM uses the paper's two (Sec. 3.4):
+stage I `gate_mode: random` (every path trained uniformly), stage II `gumbel_hard` or
+`gumbel_soft` with the resource-aware loss over the measured path costs.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edgefuse.config import from_dict, to_dict
+from edgefuse.errors import ConfigError, EdgefuseError
+
+
+class OptimizerKind(str, enum.Enum):
+    SGD = "sgd"        # ESANet's recipe: nesterov, momentum 0.9, wd 1e-4
+    ADAMW = "adamw"
+
+
+class ScheduleKind(str, enum.Enum):
+    ONECYCLE = "onecycle"
+    CONSTANT = "constant"
+
+
+class GateMode(str, enum.Enum):
+    """How a dynamic model picks paths while training (models/fusion_net.py train_forward)."""
+
+    RANDOM = "random"            # stage I: uniform random path per sample
+    GUMBEL_HARD = "gumbel_hard"  # stage II: straight-through Gumbel-softmax
+    GUMBEL_SOFT = "gumbel_soft"  # stage II: every path runs, blended by soft weights
+    FIXED = "fixed"              # every sample through `StageConfig.path` (static models)
+
+
+class ClassWeighting(str, enum.Enum):
+    MEDIAN_FREQUENCY = "median_frequency"   # ESANet: median(freq) / freq, from the train split
+    NONE = "none"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """`name` (registry, `edgefuse info`) with `overrides`, or `checkpoint` (a path or shipped
+    weights name) to start from. Classes, input size and depth statistics default to the
+    dataset's when not overridden."""
+
+    name: str | None = None
+    checkpoint: str | None = None
+    overrides: dict[str, Any] = field(default_factory=dict)
+    # Initialise the parameters `name` shares with another checkpoint (e.g. DynMM from the
+    # static ESANet it extends: same encoders, fusions and decoder; the gate stays random).
+    init_from: str | None = None
+
+    def __post_init__(self) -> None:
+        if (self.name is None) == (self.checkpoint is None):
+            raise ConfigError("model: give exactly one of 'name' (a registered model) or "
+                              "'checkpoint' (a .safetensors file or shipped weights name)")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    root: str
+    train_split: str = "train"
+    eval_split: str | None = "test"     # evaluated at the end of every stage (None: never)
+    max_frames: int | None = None       # use only the first N training frames (quick runs)
+    workers: int = 0                    # DataLoader worker processes
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    kind: OptimizerKind = OptimizerKind.SGD
+    lr: float = 0.01
+    momentum: float = 0.9
+    nesterov: bool = True
+    weight_decay: float = 1e-4
+    schedule: ScheduleKind = ScheduleKind.ONECYCLE
+    pct_start: float = 0.1              # OneCycle warm-up share
+    div_factor: float = 25.0
+    final_div_factor: float = 1e4
+
+    def __post_init__(self) -> None:
+        if self.lr <= 0:
+            raise ConfigError(f"optim.lr must be > 0, got {self.lr}")
+        if not 0.0 < self.pct_start < 1.0:
+            raise ConfigError(f"optim.pct_start must be in (0, 1), got {self.pct_start}")
+
+
+@dataclass(frozen=True)
+class StageConfig:
+    """One training stage. Each stage has its own optimiser and schedule (a fresh OneCycle)."""
+
+    name: str = "train"
+    epochs: int = 1
+    gate_mode: GateMode = GateMode.FIXED
+    path: int = 0                       # gate_mode 'fixed': the path every sample takes
+    lr: float | None = None             # default: optim.lr
+    tau_start: float = 1.0              # Gumbel temperature, annealed exponentially per step
+    tau_end: float = 1.0
+    resource_lambda: float = 0.0        # DynMM eq. 4 weight on sum_k g_k C_k / max C
+    budget: float | None = None         # penalise only mean cost above this share of max C
+    cen_l1: float = 0.0                 # CEN l1 on the designated BN gammas (paper 5e-3, code 2e-4)
+    freeze_experts: bool = False        # modality-level DynMM stage II: train the gate only
+
+    def __post_init__(self) -> None:
+        if self.epochs < 0:
+            raise ConfigError(f"stage {self.name!r}: epochs must be >= 0")
+        if self.tau_start <= 0 or self.tau_end <= 0:
+            raise ConfigError(f"stage {self.name!r}: Gumbel temperatures must be > 0")
+        if self.resource_lambda < 0 or self.cen_l1 < 0:
+            raise ConfigError(f"stage {self.name!r}: loss weights must be >= 0")
+        if self.budget is not None and not 0.0 < self.budget <= 1.0:
+            raise ConfigError(f"stage {self.name!r}: budget is a share of the most expensive "
+                              f"path's MAdds, in (0, 1]; got {self.budget}")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    model: ModelSpec
+    data: DataConfig
+    out_dir: str
+    stages: tuple[StageConfig, ...] = (StageConfig(),)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    batch_size: int = 8                 # per process (DDP: per rank)
+    class_weights: ClassWeighting = ClassWeighting.MEDIAN_FREQUENCY
+    seed: int = 0
+    threads: int | None = None          # torch.set_num_threads (CPU training)
+    progress: bool = True               # rich progress bars
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1:
+            raise ConfigError(f"batch_size must be >= 1, got {self.batch_size}")
+        if not self.stages:
+            raise ConfigError("stages: give at least one stage")
+        names = [s.name for s in self.stages]
+        if len(set(names)) != len(names):
+            raise ConfigError(f"stage names must be distinct, got {names}")
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        return from_dict(cls, data, where="train config")
+
+    def to_dict(self) -> dict[str, Any]:
+        return to_dict(self)
+
+    @property
+    def total_epochs(self) -> int:
+        return sum(s.epochs for s in self.stages)
+
+
+def load_config(path: str | Path) -> TrainConfig:
+    """Read a YAML training config."""
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise EdgefuseError(f"training config {path} not found (see configs/*.yaml for examples)")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path} is not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    return TrainConfig.from_dict(data)

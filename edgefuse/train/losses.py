@@ -1,0 +1,31 @@
+"""The training objective of one step, by model family (dispatch on the output type)."""
+
+from __future__ import annotations
+
+import torch
+
+from edgefuse.models.base import SegModel, SegOutput
+from edgefuse.models.losses import resource_loss, segmentation_loss
+from edgefuse.train.config import StageConfig
+
+
+def task_loss(model: SegModel, out: SegOutput, target: torch.Tensor, class_weights: torch.Tensor | None,
+              stage: StageConfig) -> torch.Tensor:
+    """Multi-scale cross-entropy; CEN outputs (per-modality predictions) use CEN's objective
+    (every member's loss + the detached ensemble's + l1 on the designated gammas)."""
+    if getattr(out, "per_modality", ()):
+        from edgefuse.models.cen import cen_loss
+
+        return cen_loss(out, target, model, stage.cen_l1, class_weights)  # type: ignore[arg-type]
+    return segmentation_loss(out, target, class_weights)
+
+
+def resource_term(out: SegOutput, path_madds: torch.Tensor | None, stage: StageConfig) -> torch.Tensor | None:
+    """DynMM eq. 4 over the measured path costs (normalised by the most expensive path). With a
+    budget, only the batch's mean cost above `budget` x max cost is penalised."""
+    if out.gate_weights is None or path_madds is None or stage.resource_lambda == 0:
+        return None
+    r = resource_loss(out.gate_weights, path_madds)
+    if stage.budget is not None:
+        r = torch.relu(r - stage.budget)
+    return stage.resource_lambda * r
