@@ -1,0 +1,115 @@
+"""DynMM's accuracy-compute trade-off on our benchmark (the paper's Fig. 4/5).
+
+    python benchmarks/lambda_sweep.py --stage1 runs/dynmm-tiny-synth/stage-stage1.safetensors \
+        --lambdas 0,0.5,2,8 --epochs 2
+
+From one stage-I checkpoint, trains stage II (straight-through Gumbel-softmax with the
+resource-aware loss over the measured path costs) once per lambda, evaluates every model on
+a held-out split, and draws (left) mIoU vs mean MAdds per frame against the static baselines
+(RGB-only and ESANet-style fusion, shipped weights by default) and (right) the path
+selection ratio vs lambda. Writes benchmarks/results/lambda_sweep.{json,png}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _machine import machine_info  # noqa: E402
+
+from edgefuse.checkpoint import load_model  # noqa: E402
+from edgefuse.data.dataset import SegmentationDataset  # noqa: E402
+from edgefuse.eval.evaluate import evaluate  # noqa: E402
+from edgefuse.train.config import TrainConfig  # noqa: E402
+from edgefuse.train.trainer import train  # noqa: E402
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def run_sweep(args) -> dict:
+    eval_data = SegmentationDataset(args.eval_data, args.eval_split)
+    points = []
+    for lam in args.lambdas:
+        cfg = TrainConfig.from_dict({
+            "model": {"checkpoint": args.stage1},
+            "data": {"root": args.data, "eval_split": None, "max_frames": args.max_frames},
+            "out_dir": str(Path(args.out) / f"lambda-{lam:g}"),
+            "optim": {"kind": "adamw", "lr": args.lr, "weight_decay": 1e-4, "schedule": "onecycle", "pct_start": 0.15},
+            "stages": [{"name": "stage2", "epochs": args.epochs, "gate_mode": "gumbel_hard",
+                        "resource_lambda": lam}],
+            "batch_size": args.batch_size, "seed": args.seed, "threads": args.threads, "progress": False})
+        result = train(cfg)
+        report = evaluate(load_model(result.checkpoint).model, eval_data)
+        points.append({"lambda": lam, "checkpoint": str(result.checkpoint), "report": report})
+        print(f"lambda {lam:g}: mIoU {100 * report['miou']:.2f}, {report['mean_madds'] / 1e9:.4f} GMAC, "
+              f"paths {[round(r, 2) for r in report['path_ratio']]}")
+    baselines = {}
+    for spec in args.baselines:
+        baselines[spec] = evaluate(load_model(spec).model, eval_data)
+    return {"machine": machine_info(), "stage1": args.stage1, "train_data": args.data,
+            "eval_data": f"{args.eval_data}/{args.eval_split}", "epochs": args.epochs, "points": points,
+            "baselines": baselines}
+
+
+def plot(result: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+    pts = result["points"]
+    xs = [p["report"]["mean_madds"] / 1e9 for p in pts]
+    ys = [100 * p["report"]["miou"] for p in pts]
+    left.plot(xs, ys, "o-", label="DynMM (stage II, varying λ)")
+    for p, x, y in zip(pts, xs, ys):
+        left.annotate(f"λ={p['lambda']:g}", (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
+    for (name, rep), marker in zip(result["baselines"].items(), "s^Dv"):
+        left.plot(rep["mean_madds"] / 1e9, 100 * rep["miou"], marker, markersize=9, label=name)
+    left.set_xlabel("mean GMAC per frame (measured)")
+    left.set_ylabel("mIoU % (held-out synthetic split)")
+    left.grid(alpha=0.3)
+    left.legend(fontsize=8)
+    lams = [p["lambda"] for p in pts]
+    ratios = [p["report"]["path_ratio"] for p in pts]
+    for k in range(len(ratios[0])):
+        right.plot(range(len(lams)), [r[k] for r in ratios], "o-", label=f"path {k}")
+    right.set_xticks(range(len(lams)), [f"{lam:g}" for lam in lams])
+    right.set_xlabel("λ (resource loss weight)")
+    right.set_ylabel("path selection ratio")
+    right.set_ylim(-0.02, 1.02)
+    right.grid(alpha=0.3)
+    right.legend(fontsize=8)
+    fig.suptitle("DynMM on the edgefuse synthetic RGB-D benchmark (cf. DynMM paper Fig. 4/5)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--stage1", default="runs/dynmm-tiny-synth/stage-stage1.safetensors")
+    ap.add_argument("--lambdas", default="0,0.5,2,8", type=lambda s: [float(x) for x in s.split(",")])
+    ap.add_argument("--epochs", type=int, default=2)
+    ap.add_argument("--lr", type=float, default=5e-4)
+    ap.add_argument("--batch-size", type=int, default=8)
+    ap.add_argument("--max-frames", type=int, default=None)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--data", default="data/synth-s0")
+    ap.add_argument("--eval-data", default="data/synth-eval-s1", help="made by benchmarks/eval_shipped.py")
+    ap.add_argument("--eval-split", default="test")
+    ap.add_argument("--baselines", default="rgb-tiny-synth,esanet-tiny-synth", type=lambda s: s.split(","))
+    ap.add_argument("--out", default="runs/lambda-sweep")
+    args = ap.parse_args()
+    result = run_sweep(args)
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "lambda_sweep.json").write_text(json.dumps(result, indent=2) + "\n")
+    plot(result, RESULTS / "lambda_sweep.png")
+    print(f"wrote {RESULTS / 'lambda_sweep.json'} and {RESULTS / 'lambda_sweep.png'}")
+
+
+if __name__ == "__main__":
+    main()
