@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shlex
-import sys
 from pathlib import Path
 
 import typer
@@ -28,7 +27,11 @@ def train(
         from dataclasses import replace
 
         cfg = replace(cfg, out_dir=out_dir)
-    command = "edgefuse " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    # The exact command, rebuilt from the parsed arguments (sys.argv is not ours when the CLI
+    # is called as a function).
+    args = ["edgefuse", "train", str(config)] + (["--resume"] if resume else []) + (
+        ["--out-dir", out_dir] if out_dir else [])
+    command = " ".join(shlex.quote(a) for a in args)
     result = run(cfg, resume=resume, command=command)
     console.print(log_summary(result))
 

@@ -48,3 +48,12 @@ def test_invalid_values_say_what_to_fix():
 def test_missing_file(tmp_path):
     with pytest.raises(EdgefuseError, match="not found"):
         load_config(tmp_path / "nope.yaml")
+
+
+def test_shipped_and_example_configs_parse():
+    from pathlib import Path
+
+    configs = sorted((Path(__file__).parents[2] / "configs").rglob("*.yaml"))
+    assert len(configs) >= 4
+    for path in configs:
+        load_config(path)

@@ -143,3 +143,22 @@ def test_ddp_two_cpu_processes_agree(tiny_dataset, tmp_path):
     # each rank saw its own half of the frames: 8 frames / 2 ranks / batch 2 = 2 steps
     assert [sum(h["path_counts"]) for h in ranks[0]["history"]] == [4, 4]
     assert load_model(out / "model.safetensors").weights_sha256 == load_model(out / "last.safetensors").weights_sha256
+
+
+def test_cli_train_writes_weights_history_and_eval(tiny_dataset, tmp_path):
+    from edgefuse.cli.main import main
+
+    root = tiny_dataset(frames=4, size=SIZE)
+    cfg = tmp_path / "run.yaml"
+    cfg.write_text(f"model: {{name: esanet-tiny, overrides: {{input_size: [64, 64]}}}}\n"
+                   f"data: {{root: {root}, eval_split: test}}\n"
+                   f"stages: [{{name: train, epochs: 1}}]\nbatch_size: 2\nprogress: false\n"
+                   f"out_dir: {tmp_path / 'out'}\n")
+    assert main(["train", str(cfg)]) == 0
+    out = tmp_path / "out"
+    loaded = load_model(out / "model.safetensors")
+    assert loaded.config.depth_mean == 2500.0          # depth statistics taken from dataset.json
+    assert loaded.meta["command"] == f"edgefuse train {cfg}"
+    assert set(json.loads((out / "eval-train.json").read_text())) >= {"miou", "subsets"}
+    assert len((out / "history.jsonl").read_text().splitlines()) == 1
+    assert main(["train", str(tmp_path / "missing.yaml")]) == 2   # a user error, not a traceback
