@@ -7,7 +7,8 @@ From one stage-I checkpoint, trains stage II (straight-through Gumbel-softmax wi
 resource-aware loss over the measured path costs) once per lambda, evaluates every model on
 a held-out split, and draws (left) mIoU vs mean MAdds per frame against the static baselines
 (RGB-only and ESANet-style fusion, shipped weights by default) and (right) the path
-selection ratio vs lambda. Writes benchmarks/results/lambda_sweep.{json,png}.
+selection ratio vs lambda. Writes benchmarks/results/lambda_sweep.{json,png}. Finished runs
+(OUT/lambda-X/model.safetensors) are reused unless --retrain.
 """
 
 from __future__ import annotations
@@ -41,9 +42,10 @@ def run_sweep(args) -> dict:
             "stages": [{"name": "stage2", "epochs": args.epochs, "gate_mode": "gumbel_hard",
                         "resource_lambda": lam}],
             "batch_size": args.batch_size, "seed": args.seed, "threads": args.threads, "progress": False})
-        result = train(cfg)
-        report = evaluate(load_model(result.checkpoint).model, eval_data)
-        points.append({"lambda": lam, "checkpoint": str(result.checkpoint), "report": report})
+        done = Path(cfg.out_dir) / "model.safetensors"
+        checkpoint = done if done.is_file() and not args.retrain else train(cfg).checkpoint
+        report = evaluate(load_model(checkpoint).model, eval_data)
+        points.append({"lambda": lam, "checkpoint": str(checkpoint), "config": cfg.to_dict(), "report": report})
         print(f"lambda {lam:g}: mIoU {100 * report['miou']:.2f}, {report['mean_madds'] / 1e9:.4f} GMAC, "
               f"paths {[round(r, 2) for r in report['path_ratio']]}")
     baselines = {}
@@ -103,6 +105,7 @@ def main() -> None:
     ap.add_argument("--eval-split", default="test")
     ap.add_argument("--baselines", default="rgb-tiny-synth,esanet-tiny-synth", type=lambda s: s.split(","))
     ap.add_argument("--out", default="runs/lambda-sweep")
+    ap.add_argument("--retrain", action="store_true", help="train again even where a finished run exists")
     args = ap.parse_args()
     result = run_sweep(args)
     RESULTS.mkdir(exist_ok=True)

@@ -198,6 +198,8 @@ def _train(cfg: TrainConfig, ctx: D.DistContext, resume: bool, command: str | No
         pos = Position(int(state["stage"]), int(state["epoch"]), int(state["step"]))
         history = list(state.get("history", []))
     else:
+        if ctx.is_main:  # a fresh run starts a fresh log
+            (out_dir / "history.jsonl").unlink(missing_ok=True)
         # Different random paths / Gumbel noise per rank; the same weights (set above).
         torch.manual_seed(cfg.seed * 1000 + ctx.rank + 1)
 
