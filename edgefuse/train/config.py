@@ -98,6 +98,7 @@ class StageConfig:
     gate_mode: GateMode = GateMode.FIXED
     path: int = 0                       # gate_mode 'fixed': the path every sample takes
     lr: float | None = None             # default: optim.lr
+    gate_lr: float | None = None        # the gate's own rate (default: lr)
     tau_start: float = 1.0              # Gumbel temperature, annealed exponentially per step
     tau_end: float = 1.0
     resource_lambda: float = 0.0        # DynMM eq. 4 weight on sum_k g_k C_k / max C

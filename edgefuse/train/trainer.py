@@ -218,8 +218,8 @@ def _train(cfg: TrainConfig, ctx: D.DistContext, resume: bool, command: str | No
                 continue
             forced_path = _configure_stage(model, stage)
             lr = stage.lr or cfg.optim.lr
-            optimizer = build_optimizer(model.parameters(), cfg.optim, lr)
-            scheduler = build_scheduler(optimizer, cfg.optim, lr, stage.epochs * steps_per_epoch)
+            optimizer = build_optimizer(model, cfg.optim, lr, stage.gate_lr)
+            scheduler = build_scheduler(optimizer, cfg.optim, stage.epochs * steps_per_epoch)
             start_epoch, step = 0, 0
             if state is not None and si == pos.stage:
                 optimizer.load_state_dict(state["optimizer"])
