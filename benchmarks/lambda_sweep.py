@@ -3,8 +3,8 @@
     python benchmarks/lambda_sweep.py --stage1 runs/dynmm-tiny-synth/stage-stage1.safetensors \
         --lambdas 0,0.5,2,8 --epochs 2
 
-From one stage-I checkpoint, trains stage II (straight-through Gumbel-softmax with the
-resource-aware loss over the measured path costs) once per lambda, evaluates every model on
+From one stage-I checkpoint, trains stage II (Gumbel-softmax, straight-through or soft, with
+the resource-aware loss over the measured path costs) once per lambda, evaluates every model on
 a held-out split, and draws (left) mIoU vs mean MAdds per frame against the static baselines
 (RGB-only and ESANet-style fusion, shipped weights by default) and (right) the path
 selection ratio vs lambda. Writes benchmarks/results/lambda_sweep.{json,png}. Finished runs
@@ -39,7 +39,8 @@ def run_sweep(args) -> dict:
             "data": {"root": args.data, "eval_split": None, "max_frames": args.max_frames},
             "out_dir": str(Path(args.out) / f"lambda-{lam:g}"),
             "optim": {"kind": "adamw", "lr": args.lr, "weight_decay": 1e-4, "schedule": "onecycle", "pct_start": 0.15},
-            "stages": [{"name": "stage2", "epochs": args.epochs, "gate_mode": "gumbel_hard",
+            "stages": [{"name": "stage2", "epochs": args.epochs, "gate_mode": args.gate_mode,
+                        "gate_lr": args.gate_lr, "tau_start": 1.0, "tau_end": args.tau_end,
                         "resource_lambda": lam}],
             "batch_size": args.batch_size, "seed": args.seed, "threads": args.threads, "progress": False})
         done = Path(cfg.out_dir) / "model.safetensors"
@@ -66,7 +67,7 @@ def plot(result: dict, path: Path) -> None:
     pts = result["points"]
     xs = [p["report"]["mean_madds"] / 1e9 for p in pts]
     ys = [100 * p["report"]["miou"] for p in pts]
-    left.plot(xs, ys, "o-", label="DynMM (stage II, varying λ)")
+    left.plot(xs, ys, "o-", label=f"DynMM (stage II {result.get('gate_mode', '')}, varying λ)")
     for p, x, y in zip(pts, xs, ys):
         left.annotate(f"λ={p['lambda']:g}", (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
     for (name, rep), marker in zip(result["baselines"].items(), "s^Dv"):
@@ -96,6 +97,10 @@ def main() -> None:
     ap.add_argument("--lambdas", default="0,0.5,2,8", type=lambda s: [float(x) for x in s.split(",")])
     ap.add_argument("--epochs", type=int, default=2)
     ap.add_argument("--lr", type=float, default=5e-4)
+    ap.add_argument("--gate-mode", default="gumbel_hard", choices=["gumbel_hard", "gumbel_soft"])
+    ap.add_argument("--gate-lr", type=float, default=None, help="the gate's own learning rate")
+    ap.add_argument("--tau-end", type=float, default=1.0, help="Gumbel temperature at the end (from 1)")
+    ap.add_argument("--tag", default="", help="suffix of the result files (several sweeps side by side)")
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--max-frames", type=int, default=None)
     ap.add_argument("--threads", type=int, default=1)
@@ -109,9 +114,11 @@ def main() -> None:
     args = ap.parse_args()
     result = run_sweep(args)
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "lambda_sweep.json").write_text(json.dumps(result, indent=2) + "\n")
-    plot(result, RESULTS / "lambda_sweep.png")
-    print(f"wrote {RESULTS / 'lambda_sweep.json'} and {RESULTS / 'lambda_sweep.png'}")
+    stem = "lambda_sweep" + (f"_{args.tag}" if args.tag else "")
+    result["gate_mode"] = args.gate_mode
+    (RESULTS / f"{stem}.json").write_text(json.dumps(result, indent=2) + "\n")
+    plot(result, RESULTS / f"{stem}.png")
+    print(f"wrote {RESULTS / stem}.json and .png")
 
 
 if __name__ == "__main__":
