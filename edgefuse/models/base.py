@@ -174,6 +174,9 @@ class PathModule(nn.Module):
         self.input_names = model.path_inputs(k)
         self.parts = nn.ModuleDict(model.path_parts(k))  # type: ignore[attr-defined]
         self._run = model.run_path_with  # type: ignore[attr-defined]
+        # nn.Module starts in train mode; a view of an eval model must be in eval mode too, or
+        # `.training` lies about the shared submodules (BatchNorm, side outputs).
+        self.train(model.training)
 
     def forward(self, *feats: torch.Tensor) -> torch.Tensor:
         out = self._run(self.parts, self.k, dict(zip(self.input_names, feats)))
@@ -187,6 +190,7 @@ class StemGateModule(nn.Module):
         super().__init__()
         self.model = model
         self.output_names = model.feature_names + (("gate_logits",) if model.is_dynamic else ())
+        self.train(model.training)  # follow the model's mode (see PathModule)
 
     def forward(self, rgb: torch.Tensor, depth: torch.Tensor) -> tuple[torch.Tensor, ...]:
         feats = self.model.stem(rgb, depth)

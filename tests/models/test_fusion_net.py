@@ -152,3 +152,10 @@ def test_resource_loss_pushes_the_gate_to_cheaper_paths():
         resource_loss(out.gate_weights, costs).backward()
         opt.step()
     assert p_cheapest() > before
+
+
+def test_path_and_stem_modules_follow_the_model_mode():
+    model = build_model("dynmm-tiny").eval()
+    assert not model.path_module(0).training and not model.stem_gate_module().training
+    model.train()
+    assert model.path_module(0).training and model.stem_gate_module().training
