@@ -18,8 +18,11 @@ def eval_command(
     json_out: Optional[Path] = typer.Option(None, "--json", help="Write the report as JSON here."),
     batch_size: int = typer.Option(4, "--batch-size", help="Frames per forward."),
 ) -> None:
-    """mIoU, pixel and mean accuracy, per-class IoU; for dynamic models the path selection
-    ratio and mean MAdds per frame; easy/hard subsets on the synthetic benchmark."""
+    """Score a checkpoint on a dataset split: mIoU, accuracies, per-class IoU, path mix.
+
+    For dynamic models also the path selection ratio and the mean MAdds per frame; on the
+    synthetic benchmark the same figures split by easy and hard frames.
+    """
     from edgefuse.eval.evaluate import evaluate_checkpoint
     from edgefuse.eval.report import report_table
 

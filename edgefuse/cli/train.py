@@ -15,9 +15,12 @@ def train(
     resume: bool = typer.Option(False, "--resume", help="Continue the interrupted run in the config's out_dir."),
     out_dir: str = typer.Option(None, "--out-dir", help="Override the config's out_dir."),
 ) -> None:
-    """Train a model: static baselines, CEN, or two-stage DynMM (stage I random paths, stage II
-    Gumbel gate with the resource-aware loss). Multi-GPU: torchrun --nproc_per_node=N -m
-    edgefuse.cli.main train CONFIG."""
+    """Train a model: static baselines, CEN, modality-level or two-stage DynMM.
+
+    DynMM stage I trains every path (random path per sample); stage II trains the gate with
+    Gumbel-softmax and the resource-aware loss over the measured path costs. Multi-GPU:
+    torchrun --nproc_per_node=N -m edgefuse.cli.main train CONFIG.yaml
+    """
     from edgefuse.train.config import load_config
     from edgefuse.train.trainer import log_summary
     from edgefuse.train.trainer import train as run
