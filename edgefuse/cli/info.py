@@ -28,11 +28,15 @@ def info(
         if as_json:
             print(json.dumps(rows, indent=2))
             return
-        table = Table(title="Shipped weights")
-        for col in ("name", "model", "trained on", "mIoU"):
-            table.add_column(col)
+        table = Table(title="Shipped weights (use the name wherever a checkpoint path goes)")
+        table.add_column("name", no_wrap=True)
+        table.add_column("model", no_wrap=True)
+        table.add_column("mIoU", justify="right")
+        table.add_column("trained on")
         for r in rows:
-            table.add_row(r["name"], r.get("model", ""), r.get("data", ""), str(r.get("miou", "")))
+            miou = r.get("miou")
+            table.add_row(r["name"], r.get("model", ""), f"{100 * miou:.1f}" if isinstance(miou, float) else "-",
+                          r.get("data", ""))
         console.print(table if rows else "No shipped weights in this install.")
         return
     if name is None:
@@ -41,8 +45,10 @@ def info(
             print(json.dumps([get_config(n).to_dict() for n in names], indent=2))
             return
         table = Table(title="edgefuse models")
-        for col in ("name", "family", "encoder", "classes", "input", "description"):
-            table.add_column(col)
+        # Names and shapes never wrap (users copy them); the description takes what is left.
+        for col in ("name", "family", "encoder", "classes", "input"):
+            table.add_column(col, no_wrap=True)
+        table.add_column("description", ratio=1)
         for n in names:
             c = get_config(n)
             table.add_row(n, c.family.value, f"{c.encoder}/{c.block} x{c.width:g}", str(c.num_classes),
