@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from edgefuse.models.paths import PathSet
+from edgefuse.errors import EdgefuseError
 
 Features = dict[str, torch.Tensor]
 
@@ -81,6 +82,19 @@ class SegModel(nn.Module):
         """Depth-encoder work inside path k's own graph that no part named 'depth*' shows
         (a modality-level expert's depth stem), for cost accounting; None by default."""
         return None
+
+    def load_pretrained(self, path: str) -> list[str]:
+        """Load torchvision-named ImageNet ResNet weights from a local file into every ResNet
+        encoder of the model (RGB as is; depth: conv1 summed over the RGB channels; early
+        fusion: a 4th channel with their mean). Returns the encoder keys left uninitialised,
+        prefixed with the encoder's name. CEN overrides this (shared convs, private BNs)."""
+        from edgefuse.models.resnet import ResNetEncoder
+        from edgefuse.models.resnet import load_pretrained as load_encoder
+
+        encoders = [(name, m) for name, m in self.named_modules() if isinstance(m, ResNetEncoder)]
+        if not encoders:
+            raise EdgefuseError(f"{type(self).__name__} has no ResNet encoder to load ImageNet weights into")
+        return [f"{name}.{key}" for name, enc in encoders for key in load_encoder(enc, path)]
 
     def path_parts(self, k: int) -> dict[str, nn.Module]:
         """The submodules path k executes, by name; names starting with 'depth' are depth

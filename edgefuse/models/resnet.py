@@ -125,6 +125,10 @@ def load_pretrained(encoder: ResNetEncoder, path: str | Path) -> list[str]:
     if w is not None and w.shape[1] != in_ch:
         if in_ch == 1:
             state["conv1.weight"] = w.sum(dim=1, keepdim=True)
+        elif in_ch == 4 and w.shape[1] == 3:
+            # early fusion (RGB + depth as a 4th channel): RGB filters as trained, the depth
+            # channel their mean, so the pretrained response scale is kept
+            state["conv1.weight"] = torch.cat([w, w.mean(dim=1, keepdim=True)], dim=1)
         else:
             raise EdgefuseError(f"conv1 of {path} has {w.shape[1]} input channels; encoder expects {in_ch}")
     own = encoder.state_dict()

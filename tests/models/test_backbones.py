@@ -103,3 +103,24 @@ def test_invalid_encoder_specs():
         EncoderSpec("resnet101", "bottleneck")
     with pytest.raises(ConfigError, match="width"):
         EncoderSpec("resnet18", "basic", width=0)
+
+
+@pytest.mark.parametrize("name", ["esanet-tiny", "dynmm-tiny", "rgb-tiny", "depth-tiny", "early-tiny",
+                                  "dynmm-modality-tiny"])
+def test_every_family_loads_imagenet_weights_into_each_encoder(tmp_path, name):
+    from edgefuse.models.registry import build_model
+
+    model = build_model(name)
+    encoders = [m for m in model.modules() if isinstance(m, ResNetEncoder)]
+    assert encoders
+    g = torch.Generator().manual_seed(1)
+    state = {k: torch.randn(v.shape, generator=g) if v.is_floating_point() else v
+             for k, v in ResNetEncoder(encoders[0].spec, 3).state_dict().items()}
+    path = tmp_path / "imagenet.pth"
+    torch.save(state, path)
+    assert model.load_pretrained(str(path)) == []
+    w = state["conv1.weight"]
+    expected = {3: w, 1: w.sum(1, keepdim=True), 4: torch.cat([w, w.mean(1, keepdim=True)], 1)}
+    for enc in encoders:  # tiny models use BasicBlocks: torchvision names throughout
+        torch.testing.assert_close(enc.layer2[0].conv1.weight, state["layer2.0.conv1.weight"])
+        torch.testing.assert_close(enc.conv1.weight, expected[enc.conv1.weight.shape[1]])
