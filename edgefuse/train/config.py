@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from edgefuse.config import from_dict, to_dict
+from edgefuse.data.transforms import TransformConfig
 from edgefuse.errors import ConfigError, EdgefuseError
 
 
@@ -62,12 +63,47 @@ class ModelSpec:
 
 
 @dataclass(frozen=True)
+class AugmentConfig:
+    """Train-time augmentation (ESANet's recipe; edgefuse.data.transforms.TrainTransform):
+    random rescale by a factor in `scale`, random crop back to the model's input size,
+    horizontal flip, HSV jitter on RGB only. Depth and labels are resized nearest, so invalid
+    depth (0) and void (0) stay exactly 0. The draws are a function of (seed, epoch, frame),
+    so `resume` repeats them. Only the training split is augmented; evaluation never is."""
+
+    # Output H, W. Default (None): the model's input size (from `model.overrides.input_size`,
+    # the checkpoint, or the training frames, as for the model itself); given, it must equal it.
+    size: tuple[int, int] | None = None
+    scale: tuple[float, float] = TransformConfig.scale         # rescale range before the crop, >= 1.0
+    flip: bool = TransformConfig.flip                          # random horizontal flip (p = 0.5)
+    hue_deg: float = TransformConfig.hue_deg                   # hue shift drawn from +-hue_deg degrees
+    saturation: tuple[float, float] = TransformConfig.saturation  # saturation scale range
+    value: float = TransformConfig.value                       # brightness shift from +-value (0..255)
+
+    def __post_init__(self) -> None:
+        try:  # the transform's own checks, at parse time
+            self.transform_config(self.size or TransformConfig.size)
+        except ConfigError as exc:
+            raise ConfigError(f"data.augment: {exc}") from None
+
+    def transform_config(self, input_size: tuple[int, int]) -> TransformConfig:
+        """The TrainTransform config for a model of `input_size` (H, W)."""
+        input_size = (int(input_size[0]), int(input_size[1]))
+        if self.size is not None and tuple(self.size) != input_size:
+            raise ConfigError(f"data.augment.size {list(self.size)} differs from the model's input size "
+                              f"{list(input_size)}; training frames must be the model's input size: "
+                              "leave size out (it defaults to the model's) or set model.overrides.input_size")
+        return TransformConfig(size=input_size, scale=tuple(self.scale), flip=self.flip, hue_deg=self.hue_deg,
+                               saturation=tuple(self.saturation), value=self.value)
+
+
+@dataclass(frozen=True)
 class DataConfig:
     root: str
     train_split: str = "train"
     eval_split: str | None = "test"     # evaluated at the end of every stage (None: never)
     max_frames: int | None = None       # use only the first N training frames (quick runs)
     workers: int = 0                    # DataLoader worker processes
+    augment: AugmentConfig | None = None  # train-split augmentation (None: frames as stored)
 
 
 @dataclass(frozen=True)

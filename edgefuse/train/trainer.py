@@ -26,7 +26,7 @@ from edgefuse.models.base import SegModel
 from edgefuse.models.gumbel import TemperatureSchedule
 from edgefuse.train import distributed as D
 from edgefuse.train.class_weights import median_frequency_weights
-from edgefuse.train.config import ClassWeighting, GateMode, ModelSpec, StageConfig, TrainConfig
+from edgefuse.train.config import AugmentConfig, ClassWeighting, GateMode, ModelSpec, StageConfig, TrainConfig
 from edgefuse.train.losses import resource_term, task_loss
 from edgefuse.train.schedules import build_optimizer, build_scheduler
 from edgefuse.train.state import LAST_WEIGHTS, Position, load_state, save_state
@@ -68,6 +68,15 @@ def build_train_model(spec: ModelSpec, dataset) -> SegModel:
         raise EdgefuseError(f"the model predicts {model.config.num_classes} classes, the dataset has "
                             f"{dataset.num_classes}; override num_classes or use a matching dataset")
     return model
+
+
+def train_transform(augment: AugmentConfig | None, model: SegModel):
+    """The training split's transform: `augment` at the model's input size (None: none)."""
+    if augment is None:
+        return None
+    from edgefuse.data.transforms import TrainTransform
+
+    return TrainTransform(augment.transform_config(tuple(model.config.input_size)))
 
 
 def _init_from(model: SegModel, spec: str) -> None:
@@ -179,6 +188,9 @@ def _train(cfg: TrainConfig, ctx: D.DistContext, resume: bool, command: str | No
                             f"on {ctx.world_size} process(es); lower batch_size")
     model = build_train_model(cfg.model, base).to(ctx.device)
     model.train()
+    # Attached once the model is built: its input size (taken from the stored frames when not
+    # overridden) is the augmented frames' size. Seeded per (seed, epoch, index): see set_epoch.
+    base.transform = train_transform(cfg.data.augment, model)
     class_weights = class_weights_for(base, cfg.class_weights)
     if class_weights is not None:
         class_weights = class_weights.to(ctx.device)
@@ -302,7 +314,7 @@ def _train(cfg: TrainConfig, ctx: D.DistContext, resume: bool, command: str | No
 def _evaluate(model: SegModel, cfg: TrainConfig, dataset_cls, path_madds, ctx: D.DistContext) -> dict[str, Any]:
     from edgefuse.eval.evaluate import evaluate
 
-    data = dataset_cls(cfg.data.root, cfg.data.eval_split)
+    data = dataset_cls(cfg.data.root, cfg.data.eval_split)   # never augmented
     costs = path_madds.tolist() if path_madds is not None else None
     report = evaluate(model, data, batch_size=cfg.batch_size, path_madds=costs, device=ctx.device)
     model.train()

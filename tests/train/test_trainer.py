@@ -162,3 +162,92 @@ def test_cli_train_writes_weights_history_and_eval(tiny_dataset, tmp_path):
     assert set(json.loads((out / "eval-train.json").read_text())) >= {"miou", "subsets"}
     assert len((out / "history.jsonl").read_text().splitlines()) == 1
     assert main(["train", str(tmp_path / "missing.yaml")]) == 2   # a user error, not a traceback
+
+
+# --- data.augment ---------------------------------------------------------------------------
+AUG_FRAMES = (128, 128)   # stored frames; the model below is 64x64, so the crops are 64x64
+# The tiny dataset's depth is a function of the label (void rows and wall 3000, floor 2000,
+# chair 1000, table 2500), or 0 in a hole: still true after a joint flip / crop / nearest resize.
+DEPTH_OF_LABEL = {0: 3000.0, 12: 3000.0, 5: 2000.0, 4: 1000.0, 10: 2500.0}
+
+
+def _assert_aligned(item):
+    label, depth = item["label"].numpy(), item["depth"][0].numpy()
+    assert set(label.ravel().tolist()) <= set(DEPTH_OF_LABEL)          # nearest: no blended labels
+    for value, mm in DEPTH_OF_LABEL.items():
+        assert set(depth[label == value].tolist()) <= {mm, 0.0}, value   # nor blended depth
+
+
+def test_trainer_augments_the_training_split_only(tiny_dataset, tmp_path, monkeypatch):
+    from dataclasses import replace
+
+    import numpy as np
+
+    from edgefuse.data.transforms import TrainTransform, TransformConfig
+
+    root = tiny_dataset(frames=4, size=AUG_FRAMES)
+    served = []                                   # (split, epoch, index, item) as the loader saw them
+    original = SegmentationDataset.__getitem__
+
+    def record(self, index):
+        item = original(self, index)
+        served.append((self.split, self.epoch, index, item))
+        return item
+
+    monkeypatch.setattr(SegmentationDataset, "__getitem__", record)
+    cfg = _cfg(root, tmp_path / "aug", model="esanet-tiny", stages=[{"name": "train", "epochs": 2}],
+               data={"root": str(root), "eval_split": "test", "augment": {}}, seed=3)
+    result = train(cfg)
+    assert len(result.history) == 2 and all(np.isfinite(h["loss"]) for h in result.history)
+
+    seen = {(e, i): item for split, e, i, item in served if split == "train"}
+    assert sorted(seen) == [(e, i) for e in (0, 1) for i in range(4)]       # set_epoch reached the data
+    tc = TransformConfig(size=SIZE)               # augment: {} at the model's input size
+    redo = SegmentationDataset(root, "train", TrainTransform(tc), seed=3)
+    plain = TrainTransform(replace(tc, flip=False))
+    flipped = []
+    for (epoch, index), item in seen.items():
+        assert item["rgb"].shape == (3, *SIZE) and item["label"].shape == SIZE   # the model's size
+        _assert_aligned(item)
+        # a function of (seed, epoch, index) only: what a resumed run gets for this epoch
+        redo.set_epoch(epoch)
+        again = original(redo, index)
+        for key in ("rgb", "depth", "label"):
+            assert torch.equal(item[key], again[key]), (epoch, index, key)
+        # the same crop with or without the flip (the flip draw comes after the crop's)
+        geometry = plain(redo.load(index), np.random.default_rng([3, epoch, index]))["label"]
+        label = item["label"].numpy()
+        assert np.array_equal(label, geometry) or np.array_equal(label, geometry[:, ::-1])
+        flipped.append(not np.array_equal(label, geometry))
+    assert any(flipped) and not all(flipped)
+    assert any(not torch.equal(seen[0, i]["label"], seen[1, i]["label"]) for i in range(4))  # new crops per epoch
+    assert sum(bool((item["depth"] == 0).any()) for item in seen.values()) >= 6   # holes stay holes
+
+    # evaluation read the test frames as stored: full size, not augmented, and gives the same report
+    tests = [item for split, _, _, item in served if split == "test"]
+    assert len(tests) == 4 and all(item["label"].shape == AUG_FRAMES for item in tests)
+    model = load_model(result.checkpoint).model
+    assert result.eval == evaluate(model, SegmentationDataset(root, "test"))
+
+
+def test_augmented_training_resumes_exactly(tiny_dataset, tmp_path):
+    root = tiny_dataset(frames=8, size=AUG_FRAMES)
+    stages = [{"name": "stage1", "epochs": 1, "gate_mode": "random"},
+              {"name": "stage2", "epochs": 2, "gate_mode": "gumbel_hard", "resource_lambda": 0.5}]
+    data = {"root": str(root), "eval_split": None, "augment": {"scale": [1.0, 1.5], "size": list(SIZE)}}
+    full = train(_cfg(root, tmp_path / "full", stages=stages, data={**data, "workers": 1}))
+    cfg = _cfg(root, tmp_path / "cut", stages=stages, data=data)
+    assert not train(cfg, stop_after_epochs=2).completed
+    second = train(cfg, resume=True)
+    assert load_model(full.checkpoint).weights_sha256 == load_model(second.checkpoint).weights_sha256
+    assert [h["loss"] for h in full.history] == [h["loss"] for h in second.history]
+
+
+def test_augment_size_must_be_the_model_input_size(tiny_dataset, tmp_path):
+    from edgefuse.errors import ConfigError
+
+    root = tiny_dataset(frames=4, size=SIZE)
+    cfg = _cfg(root, tmp_path / "x", model="esanet-tiny",
+               data={"root": str(root), "eval_split": None, "augment": {"size": [96, 128]}})
+    with pytest.raises(ConfigError, match="input size"):
+        train(cfg)
