@@ -23,3 +23,12 @@ def parse_size(text: str | None) -> tuple[int, int] | None:
 
 def gmac(madds: float) -> str:
     return f"{madds / 1e9:.2f}"
+
+
+def progress_bar():
+    """A rich progress bar for long work: description, bar, done/total, elapsed, ETA."""
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                               TimeRemainingColumn)
+
+    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=True)

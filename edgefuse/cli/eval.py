@@ -17,6 +17,10 @@ def eval_command(
     split: str = typer.Option("test", "--split", help="Split to evaluate."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Write the report as JSON here."),
     batch_size: int = typer.Option(4, "--batch-size", help="Frames per forward."),
+    input_size: Optional[str] = typer.Option(
+        None, "--input-size", help="HxW the model sees (frames resized, labels scored at their own size; "
+                                   "needed for datasets of mixed frame sizes such as SUN RGB-D). "
+                                   "Default: each frame's own size."),
 ) -> None:
     """Score a checkpoint on a dataset split: mIoU, accuracies, per-class IoU, path mix.
 
@@ -26,7 +30,12 @@ def eval_command(
     from edgefuse.eval.evaluate import evaluate_checkpoint
     from edgefuse.eval.report import report_table
 
-    report = evaluate_checkpoint(checkpoint, str(data), split, batch_size)
+    from edgefuse.cli.common import parse_size, progress_bar
+
+    with progress_bar() as bar:
+        task = bar.add_task("eval", total=None)
+        report = evaluate_checkpoint(checkpoint, str(data), split, batch_size, input_size=parse_size(input_size),
+                                     progress=lambda done, total: bar.update(task, completed=done, total=total))
     console.print(report_table(report, title=f"{checkpoint} on {data}/{split}"))
     if json_out:
         json_out.parent.mkdir(parents=True, exist_ok=True)

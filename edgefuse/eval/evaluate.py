@@ -18,6 +18,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from edgefuse.eval.metrics import ConfusionMatrix
 from edgefuse.models.base import SegModel
@@ -52,12 +53,37 @@ def _num(x: float) -> float | None:
 
 
 @torch.no_grad()
+def _model_batches(samples: list[dict[str, Any]], size: tuple[int, int] | None):
+    """Yield (indices, rgb, depth) batches of `samples` for one forward each.
+
+    With `size`, every frame is resized to it (RGB bilinear; depth nearest, so a missing
+    measurement stays 0 and no depth is invented across edges) and the batch is stacked;
+    without, frames run at their own size, stacked where all sizes agree."""
+    def prep(s: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
+        rgb, depth = s["rgb"][None], s["depth"][None]
+        if size is not None and tuple(rgb.shape[-2:]) != tuple(size):
+            rgb = F.interpolate(rgb, size=size, mode="bilinear", align_corners=False)
+            depth = F.interpolate(depth, size=size, mode="nearest")
+        return rgb, depth
+
+    prepared = [prep(s) for s in samples]
+    shapes = {tuple(r.shape[-2:]) for r, _ in prepared}
+    groups = [list(range(len(samples)))] if len(shapes) == 1 else [[i] for i in range(len(samples))]
+    for idx in groups:
+        yield idx, torch.cat([prepared[i][0] for i in idx]), torch.cat([prepared[i][1] for i in idx])
+
+
+@torch.no_grad()
 def evaluate(model: SegModel, dataset, batch_size: int = 4, path_madds: Sequence[float] | None = None,
              class_names: Sequence[str] | None = None, progress: ProgressFn | None = None,
-             device: torch.device | str = "cpu") -> dict[str, Any]:
+             device: torch.device | str = "cpu", input_size: tuple[int, int] | None = None) -> dict[str, Any]:
     """Score `model` on `dataset` (a SegmentationDataset or any dataset of its items) and return
     the JSON-contract report. `path_madds` defaults to the model's measured costs at its input
-    size."""
+    size.
+
+    Labels are always scored at their stored resolution (ESANet's protocol): with
+    `input_size` the model sees frames resized to it and its logits are upsampled
+    (bilinear) back to each label's size, so frames of mixed sizes (SUN RGB-D) work."""
     from edgefuse.models.costs import measure_costs
 
     was_training = model.training
@@ -74,25 +100,28 @@ def evaluate(model: SegModel, dataset, batch_size: int = 4, path_madds: Sequence
     has_hard = bool(getattr(dataset, "meta", None)) and any("hard" in m for m in dataset.meta.values())
     if has_hard:
         subsets = {"easy": _Tally(num_classes, model.num_paths), "hard": _Tally(num_classes, model.num_paths)}
-    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=0)
+    # A list collate: frames (and labels) of different sizes cannot be stacked by default.
+    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=0,
+                                         collate_fn=list)
     done = 0
     try:
-        for batch in loader:
-            rgb, depth = batch["rgb"].to(device), batch["depth"].to(device)
-            target = batch["label"].to(device) - 1        # 0 void -> -1 ignored
-            logits, index = model.infer(rgb, depth)
-            if logits.shape[-2:] != target.shape[-2:]:
-                raise ValueError(f"model output {tuple(logits.shape[-2:])} differs from the labels "
-                                 f"{tuple(target.shape[-2:])}; evaluate at the model's input size")
-            pred = logits.argmax(dim=1)
-            for i in range(rgb.shape[0]):
-                groups = [total]
-                if subsets:
-                    groups.append(subsets["hard" if bool(batch["hard"][i]) else "easy"])
-                for g in groups:
-                    g.cm.update(pred[i], target[i])
-                    g.paths[int(index[i])] += 1
-            done += rgb.shape[0]
+        for samples in loader:
+            for idx, rgb, depth in _model_batches(samples, input_size):
+                logits, index = model.infer(rgb.to(device), depth.to(device))
+                for j, i in enumerate(idx):
+                    target = samples[i]["label"].to(device) - 1        # 0 void -> -1 ignored
+                    out = logits[j:j + 1]
+                    if out.shape[-2:] != target.shape[-2:]:
+                        out = F.interpolate(out, size=tuple(target.shape[-2:]), mode="bilinear",
+                                            align_corners=False)
+                    pred = out[0].argmax(dim=0)
+                    groups = [total]
+                    if subsets:
+                        groups.append(subsets["hard" if bool(samples[i]["hard"]) else "easy"])
+                    for g in groups:
+                        g.cm.update(pred, target)
+                        g.paths[int(index[j])] += 1
+            done += len(samples)
             if progress:
                 progress(done, len(dataset))
     finally:
@@ -113,8 +142,11 @@ def evaluate(model: SegModel, dataset, batch_size: int = 4, path_madds: Sequence
 
 
 def evaluate_checkpoint(spec: str, data_dir: str, split: str = "test", batch_size: int = 4,
-                        progress: ProgressFn | None = None) -> dict[str, Any]:
-    """Load `spec` (checkpoint path, shipped weights name) and evaluate it on DIR/split."""
+                        progress: ProgressFn | None = None,
+                        input_size: tuple[int, int] | None = None) -> dict[str, Any]:
+    """Load `spec` (checkpoint path, shipped weights name) and evaluate it on DIR/split, at
+    `input_size` (frames resized, labels scored at their own size) or, by default, at the
+    frames' own size."""
     from edgefuse.checkpoint import load_model
     from edgefuse.data.dataset import SegmentationDataset
     from edgefuse.errors import EdgefuseError
@@ -124,7 +156,10 @@ def evaluate_checkpoint(spec: str, data_dir: str, split: str = "test", batch_siz
     if dataset.num_classes != loaded.config.num_classes:
         raise EdgefuseError(f"{spec} predicts {loaded.config.num_classes} classes but {data_dir} has "
                             f"{dataset.num_classes}; evaluate on a dataset with the model's classes")
-    h, w = dataset[0]["label"].shape if len(dataset) else loaded.config.input_size
+    if input_size is not None:
+        h, w = input_size
+    else:
+        h, w = dataset[0]["label"].shape if len(dataset) else loaded.config.input_size
     model = loaded.model
     if (h, w) != tuple(loaded.config.input_size):
         # The model runs at any size its context bins allow; costs are measured at the data's.
@@ -134,4 +169,4 @@ def evaluate_checkpoint(spec: str, data_dir: str, split: str = "test", batch_siz
     from edgefuse.models.costs import measure_costs
 
     costs = measure_costs(model, (h, w)).madds()
-    return evaluate(model, dataset, batch_size, costs, progress=progress)
+    return evaluate(model, dataset, batch_size, costs, progress=progress, input_size=input_size)

@@ -21,18 +21,27 @@ def report_table(report: dict[str, Any], title: str = ""):
     from rich.table import Table
 
     table = Table(title=title or None)
-    for col in ("frames", "subset", "mIoU %", "pixel acc %", "mean acc %", "path ratio", "GMAC/frame"):
-        table.add_column(col, justify="right" if col != "subset" else "left")
+    for col in ("frames", "subset", "mIoU %", "pix acc %", "mean acc %", "path ratio", "GMAC"):
+        table.add_column(col, justify="right" if col != "subset" else "left", no_wrap=col == "path ratio")
     table.add_row(str(report["frames"]), "all", _pct(report["miou"]), _pct(report["pixel_acc"]),
                   _pct(report["mean_acc"]), _ratio(report["path_ratio"]), _gmac(report["mean_madds"]))
     for name, sub in report.get("subsets", {}).items():
         table.add_row(str(sub["frames"]), name, _pct(sub["miou"]), "", "", _ratio(sub["path_ratio"]),
                       _gmac(sub["mean_madds"]))
+    # Classes as rows, several side by side: 13 or 40 names never fit as columns.
     per_class = Table(title="per-class IoU %")
-    names = list(report["per_class_iou"])
-    for n in names:
-        per_class.add_column(n, justify="right")
-    per_class.add_row(*(_pct(report["per_class_iou"][n]) for n in names))
+    items = [(n, _pct(v)) for n, v in report["per_class_iou"].items()]
+    groups = 3 if len(items) > 8 else 1
+    rows = -(-len(items) // groups)
+    for _ in range(groups):
+        per_class.add_column("class")
+        per_class.add_column("IoU", justify="right")
+    for r in range(rows):
+        cells: list[str] = []
+        for g in range(groups):
+            i = g * rows + r
+            cells += list(items[i]) if i < len(items) else ["", ""]
+        per_class.add_row(*cells)
     from rich.console import Group
 
     return Group(table, per_class)

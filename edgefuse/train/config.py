@@ -55,11 +55,18 @@ class ModelSpec:
     # Initialise the parameters `name` shares with another checkpoint (e.g. DynMM from the
     # static ESANet it extends: same encoders, fusions and decoder; the gate stays random).
     init_from: str | None = None
+    # ImageNet weights for the encoders from a *local* torchvision-named ResNet state dict
+    # (.pth / .safetensors; nothing is downloaded): RGB encoders as is, depth encoders with
+    # conv1 summed over the RGB channels (ESANet). Applied before init_from.
+    pretrained: str | None = None
 
     def __post_init__(self) -> None:
         if (self.name is None) == (self.checkpoint is None):
             raise ConfigError("model: give exactly one of 'name' (a registered model) or "
                               "'checkpoint' (a .safetensors file or shipped weights name)")
+        if self.pretrained is not None and self.checkpoint is not None:
+            raise ConfigError("model: 'pretrained' initialises a new model from ImageNet weights; a "
+                              "'checkpoint' already has trained weights: drop one of them")
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ random paths (torch RNG restored).
 from __future__ import annotations
 
 import json
+import logging
 import math
 import time
 from dataclasses import dataclass, field
@@ -30,6 +31,8 @@ from edgefuse.train.config import AugmentConfig, ClassWeighting, GateMode, Model
 from edgefuse.train.losses import resource_term, task_loss
 from edgefuse.train.schedules import build_optimizer, build_scheduler
 from edgefuse.train.state import LAST_WEIGHTS, Position, load_state, save_state
+
+log = logging.getLogger(__name__)
 
 FINAL_WEIGHTS = "model.safetensors"
 
@@ -62,6 +65,11 @@ def build_train_model(spec: ModelSpec, dataset) -> SegModel:
         defaults = {"num_classes": dataset.num_classes, "class_names": tuple(dataset.classes),
                     "depth_mean": mean, "depth_std": std, "input_size": (int(h), int(w))}
         model = build_model(spec.name, **{**defaults, **spec.overrides})
+        if spec.pretrained is not None:
+            missing = model.load_pretrained(spec.pretrained)
+            if missing:
+                log.warning("pretrained %s left %d encoder tensors uninitialised (e.g. %s)",
+                            spec.pretrained, len(missing), missing[0])
         if spec.init_from is not None:
             _init_from(model, spec.init_from)
     if model.config.num_classes != dataset.num_classes:
@@ -316,7 +324,10 @@ def _evaluate(model: SegModel, cfg: TrainConfig, dataset_cls, path_madds, ctx: D
 
     data = dataset_cls(cfg.data.root, cfg.data.eval_split)   # never augmented
     costs = path_madds.tolist() if path_madds is not None else None
-    report = evaluate(model, data, batch_size=cfg.batch_size, path_madds=costs, device=ctx.device)
+    # At the model's input size, labels scored at their own (mixed-size datasets such as SUN
+    # RGB-D; a no-op when the frames already have the model's size).
+    report = evaluate(model, data, batch_size=cfg.batch_size, path_madds=costs, device=ctx.device,
+                      input_size=tuple(model.config.input_size))
     model.train()
     return report
 

@@ -74,3 +74,37 @@ def test_perfect_predictions_score_one(tiny_dataset):
     assert report["miou"] == 1.0 and report["pixel_acc"] == 1.0 and report["mean_acc"] == 1.0
     present = {c for c, v in report["per_class_iou"].items() if v is not None}
     assert "wall" in present and present <= {"chair", "floor", "table", "wall"}
+
+
+def test_mixed_frame_sizes_run_at_input_size_and_score_at_label_size():
+    """SUN RGB-D frames come in several sizes: with input_size the model sees every frame at
+    that size (depth resized nearest: holes stay 0) and its logits are upsampled back to each
+    label's own size, so a prediction that is right at the model's size scores 1."""
+    model = build_model("rgb-tiny", input_size=(64, 64))
+    frames = []
+    for i, (h, w) in enumerate([(48, 64), (96, 128), (64, 96)]):
+        label = torch.full((h, w), 1 + i, dtype=torch.long)
+        label[: h // 2] = 5                                  # top half another class
+        depth = torch.full((1, h, w), 1000.0)
+        depth[..., ::2] = 0.0                                # every other column missing
+        frames.append({"rgb": torch.full((3, h, w), float(i)), "depth": depth, "label": label, "hard": False})
+    seen = []
+
+    def infer(rgb, depth, path=None):
+        seen.append((tuple(rgb.shape), float(depth.min()), float(depth.max())))
+        cls = rgb[:, 0, 0, 0].long()                         # frame i -> class i (label 1 + i)
+        logits = torch.zeros(rgb.shape[0], 13, *rgb.shape[-2:])
+        logits[torch.arange(rgb.shape[0]), cls] = 1.0
+        logits[:, 4, : rgb.shape[-2] // 2] = 2.0             # top half: label 5 -> index 4
+        return logits, torch.zeros(rgb.shape[0], dtype=torch.long)
+
+    model.infer = infer
+    report = evaluate(model, frames, batch_size=2, path_madds=[1.0], input_size=(64, 64))
+    assert report["frames"] == 3 and report["miou"] == 1.0
+    assert all(shape[-2:] == (64, 64) for shape, _, _ in seen)
+    assert {(lo, hi) for _, lo, hi in seen} == {(0.0, 1000.0)}  # nearest: no blended depth
+    assert sum(shape[0] for shape, _, _ in seen) == 3 and seen[0][0][0] == 2  # batched after resizing
+    # without input_size, frames of different sizes still run (one forward per size)
+    seen.clear()
+    assert evaluate(model, frames, batch_size=3, path_madds=[1.0])["miou"] == 1.0
+    assert sorted(shape[-2:] for shape, _, _ in seen) == [(48, 64), (64, 96), (96, 128)]

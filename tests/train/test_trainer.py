@@ -251,3 +251,35 @@ def test_augment_size_must_be_the_model_input_size(tiny_dataset, tmp_path):
                data={"root": str(root), "eval_split": None, "augment": {"size": [96, 128]}})
     with pytest.raises(ConfigError, match="input size"):
         train(cfg)
+
+
+# --- model.pretrained (ImageNet weights from a local file) ----------------------------------
+def test_pretrained_initialises_every_encoder_before_training(tiny_dataset, tmp_path):
+    from edgefuse.models.resnet import ResNetEncoder
+    from edgefuse.train.config import ModelSpec
+    from edgefuse.train.trainer import build_train_model
+
+    root = tiny_dataset(frames=4, size=SIZE)
+    probe = build_train_model(ModelSpec(name="esanet-tiny", overrides=TINY), SegmentationDataset(root, "train"))
+    spec = next(m for m in probe.modules() if isinstance(m, ResNetEncoder)).spec
+    g = torch.Generator().manual_seed(3)
+    state = {k: torch.randn(v.shape, generator=g) if v.is_floating_point() else v
+             for k, v in ResNetEncoder(spec, 3).state_dict().items()}
+    torch.save(state, tmp_path / "imagenet.pth")
+    model = build_train_model(ModelSpec(name="esanet-tiny", overrides=TINY, pretrained=str(tmp_path / "imagenet.pth")),
+                              SegmentationDataset(root, "train"))
+    torch.testing.assert_close(model.encoder_rgb.layer3[0].conv2.weight, state["layer3.0.conv2.weight"])
+    torch.testing.assert_close(model.encoder_depth.conv1.weight, state["conv1.weight"].sum(1, keepdim=True))
+    with pytest.raises(Exception, match="drop one of them"):
+        ModelSpec(checkpoint="esanet-tiny-synth", pretrained=str(tmp_path / "imagenet.pth"))
+
+    from edgefuse.cli.main import main
+
+    cfg = tmp_path / "run.yaml"
+    cfg.write_text(f"model: {{name: esanet-tiny, overrides: {{input_size: [64, 64]}}}}\n"
+                   f"data: {{root: {root}, eval_split: null}}\nstages: [{{name: train, epochs: 1}}]\n"
+                   f"batch_size: 2\nprogress: false\nout_dir: {tmp_path / 'out'}\n")
+    assert main(["train", str(cfg), "--pretrained", str(tmp_path / "missing.pth")]) == 2
+    assert main(["train", str(cfg), "--pretrained", str(tmp_path / "imagenet.pth")]) == 0
+    meta = load_model(tmp_path / "out" / "model.safetensors").meta
+    assert "--pretrained" in meta["command"]
