@@ -5,11 +5,18 @@ Sources, by name:
     (needs the `synth` extra, Open3D);
   - "procedural": simple structured rooms drawn with numpy (no extra; planes and boxes with
     matching labels and depth), for machines without Open3D and for fast tests;
-  - a dataset folder in the shared layout (dataset.json, <split>/rgb, depth, labels_*).
+  - a dataset folder in the shared layout (dataset.json, <split>/rgb, depth, labels_*);
+  - a camera source spec, read through `edgefuse.cameras.open_source` like `edgefuse run
+    --camera` reads it: `bag:FILE` (RealSense recording), `rosbag:FILE` (ROS 1/2 bag),
+    `folder:DIR[:SPLIT]` (dataset or plain rgb/ + depth/ folder), `synthetic[:SEED]` (the
+    synthetic camera; plain "synthetic" stays the benchmark frames above). Their frames are
+    unlabelled (fine for calibration; verification computes mIoU only when every frame has
+    labels) and go through the runtime's frame preparation (`edgefuse.runtime.frames.prepare`:
+    resized to the bundle's input size, invalid depth zeroed, undecodable frames skipped).
 
-Frames are picked deterministically (evenly spaced over a dataset split; fixed seeds for
-generated ones), so that verification and calibration - and so the exported bundle - are
-reproducible.
+Frames are picked deterministically (evenly spaced over a dataset split or a recording;
+fixed seeds for generated ones), so that verification and calibration - and so the
+exported bundle - are reproducible.
 """
 
 from __future__ import annotations
@@ -117,17 +124,111 @@ def _resize(rgb: np.ndarray, depth: np.ndarray, labels: np.ndarray, size: tuple[
 
 FRAME_SOURCES = {"synthetic": synthetic_frames, "procedural": procedural_frames}
 
+# Camera kinds accepted as frames sources: recordings, folders and the synthetic camera (a
+# live camera would make the export depend on the moment it ran).
+CAMERA_KINDS = ("bag", "rosbag", "folder", "synthetic")
+CAMERA_SPECS = "bag:FILE, rosbag:FILE, folder:DIR[:SPLIT], synthetic[:SEED]"
+
+
+def camera_spec_kind(name: str) -> str | None:
+    """The camera kind `name` is a spec of ('bag:run.db3' -> 'bag'), else None."""
+    from edgefuse.cameras import SOURCES
+
+    kind, sep, _ = name.partition(":")
+    return kind.lower() if sep and kind.lower() in SOURCES else None
+
+
+def _spread(n: int, count: int) -> list[int]:
+    """`count` indices evenly spaced over 0..n-1 (all of them when n <= count)."""
+    return [int(i) for i in np.unique(np.linspace(0, n - 1, num=min(count, n)).round().astype(int))]
+
+
+def camera_frames(spec: str, count: int, size: tuple[int, int], split: str | None = None) -> list[Frame]:
+    """`count` frames evenly spaced over a recording / folder (the first `count` of the
+    endless synthetic camera), prepared like the runtime prepares them and returned at
+    `size`, unlabelled. A frame picked that cannot be decoded is replaced by the next good
+    one. `split`: the dataset split `folder:DIR` reads when the spec names none and the
+    dataset has it (else the folder camera's default)."""
+    from edgefuse.cameras import open_source, parse_spec, validate_frame
+    from edgefuse.runtime.frames import prepare
+
+    parsed = parse_spec(spec)   # ConfigError (an EdgefuseError) listing the valid specs
+    if parsed.kind not in CAMERA_KINDS:
+        raise EdgefuseError(f"frames source {spec!r}: a live camera cannot give reproducible frames; "
+                            f"record it (e.g. realsense-viewer -> .db3) and pass {CAMERA_SPECS}")
+    options: dict = {}
+    if parsed.kind == "synthetic":
+        options = {"size": tuple(size), "frames": count}
+    elif (parsed.kind == "folder" and parsed.split is None and split
+          and (Path(parsed.target or ".") / f"{split}.txt").is_file()):
+        options = {"split": split}
+    size = tuple(int(s) for s in size)
+
+    def opened():
+        try:
+            return open_source(spec, **options).open()
+        except EdgefuseError as exc:
+            raise EdgefuseError(f"frames source {spec!r} could not be opened: {exc}") from exc
+
+    src = opened()
+    try:
+        try:
+            total = len(src)
+        except TypeError:   # a recording's length is known only after playing it: count first
+            total = sum(1 for _ in src)
+            src.close()
+            src = opened()
+        if total == 0:
+            raise EdgefuseError(f"frames source {spec!r} has no frames")
+        wanted = set(_spread(total, count))
+        out: list[Frame] = []
+        owed = 0
+        for i, frame in enumerate(src):
+            owed += i in wanted
+            if not owed:
+                continue
+            prepared = prepare(frame, validate_frame(frame, size), size)
+            if prepared is None:   # undecodable: the next good frame takes its place
+                continue
+            depth = np.clip(np.rint(prepared.depth[0, 0]), 0, 65535).astype(np.uint16)
+            out.append(Frame(prepared.image.astype(np.uint8), depth, None, f"{parsed.kind}#{int(frame.index)}"))
+            owed -= 1
+            if len(out) >= min(count, total):
+                break
+    finally:
+        src.close()
+    if not out:
+        raise EdgefuseError(f"frames source {spec!r}: none of its {total} frames could be decoded")
+    return out
+
+
+def source_label(source: str | Path, split: str) -> str:
+    """How a frames source is named in verify.json and the manifest: no directories, so the
+    bundle does not depend on (or leak) where the data lived."""
+    name = str(source)
+    if name in FRAME_SOURCES:
+        return name
+    kind = camera_spec_kind(name) if not Path(name).is_dir() else None
+    if kind is not None:
+        parsed_target = name.partition(":")[2]
+        return f"{kind}:{Path(parsed_target).name}" if parsed_target else kind
+    return f"{Path(name).name}/{split}"
+
 
 def load_frames(source: str | Path | None, count: int, size: tuple[int, int], *, seed: int,
                 split: str = "test") -> list[Frame]:
-    """`count` frames of `size` from a named source or a dataset folder (see module doc)."""
+    """`count` frames of `size` from a named source, a dataset folder or a camera source
+    spec (see module doc)."""
     if count < 1:
         raise EdgefuseError(f"need at least one frame, got {count}")
     name = "synthetic" if source is None else str(source)
     if name in FRAME_SOURCES:
         return FRAME_SOURCES[name](count, size, seed)
     path = Path(name)
-    if not path.is_dir():
-        raise EdgefuseError(f"frames source {name!r} is neither {' nor '.join(FRAME_SOURCES)} nor a dataset "
-                            "folder (create one with `edgefuse data synth --out DIR`)")
-    return dataset_frames(path, split, count, size)
+    if path.is_dir():   # a plain directory path is a dataset folder, as before
+        return dataset_frames(path, split, count, size)
+    if camera_spec_kind(name) is not None:
+        return camera_frames(name, count, size, split)
+    raise EdgefuseError(f"frames source {name!r} is neither {' nor '.join(FRAME_SOURCES)} nor a dataset "
+                        f"folder (create one with `edgefuse data synth --out DIR`) nor a camera source "
+                        f"spec ({CAMERA_SPECS})")

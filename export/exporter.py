@@ -54,7 +54,8 @@ class ExportOptions:
     paths: str | Sequence[int] = "all"           # "all", "0,2,4" or a list of path indices
     precision: Precision = Precision.FP32
     backend: Backend = Backend.ONNX
-    calib_data: str | Path | None = None          # dataset folder (train split) or "synthetic"/"procedural"
+    calib_data: str | Path | None = None          # dataset folder (train split), "synthetic"/"procedural",
+                                                  # or a camera spec: bag:FILE, rosbag:FILE, folder:DIR[:SPLIT], synthetic:SEED
     calib_frames: int = 32
     verify_data: str | Path | None = None         # frames to verify on (test split); default synthetic
     verify_frames: int = 8
@@ -352,7 +353,7 @@ def _specs(proto) -> tuple[mf.TensorSpec, ...]:
 def _frames(source, count: int, size: tuple[int, int], seed: int, split: str, notes: list[str]):
     """Frames from `source`; the default (synthetic benchmark) falls back to procedural
     frames when the synth extra (Open3D) is missing, and says so in the report."""
-    from edgefuse.calibration.frames import load_frames
+    from edgefuse.calibration.frames import load_frames, source_label
     from edgefuse.errors import MissingExtraError
 
     if source is None:
@@ -361,9 +362,7 @@ def _frames(source, count: int, size: tuple[int, int], seed: int, split: str, no
         except MissingExtraError as exc:
             notes.append(f"synthetic frames unavailable ({exc}); used procedural frames")
             return load_frames("procedural", count, size, seed=seed), f"procedural (seed {seed})"
-    name = str(source)
-    label = name if name in ("synthetic", "procedural") else f"{Path(name).name}/{split}"
-    return load_frames(source, count, size, seed=seed, split=split), label
+    return load_frames(source, count, size, seed=seed, split=split), source_label(source, split)
 
 
 def _source_name(loaded) -> str:

@@ -108,7 +108,8 @@ class EngineEntry:
     gpu_name: str = ""
     compute_capability: str = ""  # "8.7" (Jetson Orin), "9.0" (H100)
     workspace_bytes: int = 0
-    timing_cache: str = ""       # file in the bundle, reused by rebuilds
+    timing_cache: str = ""       # file in the bundle: the builder's timing cache, shared by the engines
+    timing_cache_sha256: str = ""  # of `timing_cache` once every engine was built ("": not recorded)
 
 
 @dataclass(frozen=True)
@@ -168,6 +169,11 @@ class Manifest:
         out = [("stem_gate", self.stem_gate.file, self.stem_gate.sha256)]
         out += [(f"path_{p.index}", p.file, p.sha256) for p in self.paths]
         out += [(f"engine {e.graph}", e.file, e.sha256) for e in self.engines]
+        # The TensorRT timing cache is shared by the engines: listed once per (file, hash);
+        # bundles written before its hash was recorded name it without one (not checked).
+        caches = dict.fromkeys((e.timing_cache, e.timing_cache_sha256) for e in self.engines
+                               if e.timing_cache and e.timing_cache_sha256)
+        out += [("timing_cache", name, sha) for name, sha in caches]
         if self.verify is not None:
             out.append(("verify", self.verify.file, self.verify.sha256))
         return out
@@ -238,6 +244,10 @@ def validate(m: Manifest) -> None:
         for name in (e.file, e.onnx_file) + ((e.timing_cache,) if e.timing_cache else ()):
             check_relative_file(name, f"manifest.engines[{e.graph}]")
         _check_sha(e.sha256, f"manifest.engines[{e.graph}]")
+        if e.timing_cache_sha256:
+            if not e.timing_cache:
+                raise ManifestError(f"manifest.engines[{e.graph}]: timing_cache_sha256 without a timing_cache file")
+            _check_sha(e.timing_cache_sha256, f"manifest.engines[{e.graph}].timing_cache")
     if m.verify is not None:
         check_relative_file(m.verify.file, "manifest.verify")
         _check_sha(m.verify.sha256, "manifest.verify")

@@ -21,11 +21,11 @@ are not portable across TensorRT versions or GPU architectures (REFERENCE.md).
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
-from edgefuse.errors import EdgefuseError, require
+from edgefuse.errors import ConfigError, EdgefuseError, require
 from edgefuse.export.bundle import sha256_file
 from edgefuse.export.manifest import EngineEntry
 
@@ -54,6 +54,17 @@ class Action(str, enum.Enum):
 class OnMismatch(str, enum.Enum):
     REBUILD = "rebuild"   # rebuild the engine from the bundle's ONNX (minutes on a Jetson)
     REFUSE = "refuse"     # stop with a message saying what differs and how to fix it
+
+
+def parse_on_mismatch(value: OnMismatch | str, flag: str = "--on-mismatch") -> OnMismatch:
+    """`value` as an OnMismatch; a ConfigError naming `flag` and the choices otherwise
+    (the CLI prints it without a traceback and exits 2)."""
+    try:
+        return OnMismatch(str(value).strip().lower() if not isinstance(value, OnMismatch) else value)
+    except ValueError:
+        raise ConfigError(f"{flag} {value!r} is not one of refuse, rebuild "
+                          "(refuse: stop when an engine was built for another TensorRT or GPU; "
+                          "rebuild: rebuild it from the bundle's ONNX)") from None
 
 
 @dataclass(frozen=True)
@@ -85,7 +96,7 @@ def check_engine_compat(engine: EngineEntry, runtime: RuntimeInfo,
     if runtime.tensorrt_version is None:
         return Compat(Action.REFUSE, f"engine {engine.file} needs TensorRT, which is not installed here "
                                      "(install the 'tensorrt' extra on an NVIDIA machine, or run the "
-                                     "bundle's ONNX graphs with --backend onnxruntime)")
+                                     "bundle's ONNX graphs with --backend ort)")
     if runtime.gpu_name is None or runtime.compute_capability is None:
         return Compat(Action.REFUSE, "no NVIDIA GPU found: TensorRT engines need one")
     differences = []
@@ -101,7 +112,8 @@ def check_engine_compat(engine: EngineEntry, runtime: RuntimeInfo,
         return Compat(Action.OK, f"engine {engine.file} matches this TensorRT and GPU")
     what = f"engine {engine.file} cannot run here: " + "; ".join(differences)
     if policy is OnMismatch.REFUSE:
-        return Compat(Action.REFUSE, what + ". Rebuild the engines from the bundle's ONNX (runner option "
+        return Compat(Action.REFUSE, what + ". Rebuild the engines from the bundle's ONNX (`edgefuse run` / "
+                                            "`edgefuse bench` --on-mismatch rebuild; runner option "
                                             "on_mismatch='rebuild'), re-export with --backend tensorrt on this "
                                             "machine, or run the ONNX graphs with ONNX Runtime")
     major = int(runtime.tensorrt_version.split(".")[0])
@@ -198,7 +210,9 @@ def check_build_machine(precision: str) -> None:
 def build_engines(bundle_dir: Path, graphs: dict[str, str], precision: str, workspace_bytes: int,
                   progress: Callable[[str], None] | None = None) -> list[EngineEntry]:
     """One engine per graph ({"stem_gate": "stem_gate.onnx", "path_0": ...}) into
-    `bundle_dir/engines/`, sharing one timing cache that is kept in the bundle."""
+    `bundle_dir/engines/`, sharing one timing cache that is kept in the bundle. Every entry
+    names the cache and records its sha256 (written once all graphs are built), so the
+    bundle's integrity check covers the cache like the engines."""
     trt = require_tensorrt()
     name, cc = gpu_info()
     if name is None or cc is None:
@@ -218,4 +232,5 @@ def build_engines(bundle_dir: Path, graphs: dict[str, str], precision: str, work
                                    tensorrt_version=str(trt.__version__), gpu_name=name, compute_capability=cc,
                                    workspace_bytes=int(workspace_bytes), timing_cache=TIMING_CACHE))
     cache_path.write_bytes(cache)
-    return entries
+    cache_sha = sha256_file(cache_path)
+    return [replace(e, timing_cache_sha256=cache_sha) for e in entries]

@@ -8,6 +8,7 @@ from typing import Optional
 import typer
 
 from edgefuse.cli.common import console
+from edgefuse.cli.run import ON_MISMATCH_HELP
 
 
 def bench(
@@ -20,6 +21,7 @@ def bench(
     duration: Optional[float] = typer.Option(None, "--duration", help="Seconds per graph instead of --iterations."),
     threads: int = typer.Option(0, "--threads", help="ONNX Runtime intra-op threads (0: its default)."),
     providers: str = typer.Option("auto", "--providers", help="ort only: auto, or e.g. cuda,cpu."),
+    on_mismatch: str = typer.Option("refuse", "--on-mismatch", help=ON_MISMATCH_HELP),
     json_out: Optional[str] = typer.Option(None, "--json", help="Write the results as JSON."),
     report: Optional[str] = typer.Option(None, "--report", help="Write a Markdown + HTML report with plots here."),
 ) -> None:
@@ -27,10 +29,12 @@ def bench(
     import json
     from pathlib import Path
 
+    from edgefuse.export.tensorrt_build import parse_on_mismatch
     from edgefuse.runtime.bench import BenchConfig, run_bench
     from edgefuse.runtime.report import render_bench, write_report
 
-    options = {"providers": providers} if backend == "ort" else {}
+    policy = parse_on_mismatch(on_mismatch)   # an invalid value is a user error (exit 2)
+    options = {"ort": {"providers": providers}, "tensorrt": {"on_mismatch": policy.value}}.get(backend, {})
     result = run_bench(BenchConfig(bundle=bundle, backend=backend, camera=camera, frames=frames,
                                    warmup=warmup, iterations=iterations, duration=duration,
                                    threads=threads, backend_options=options),

@@ -31,11 +31,15 @@ def export(
     precision: str = typer.Option("fp32", "--precision", help="fp32 | fp16 (TensorRT flag) | int8 (Q/DQ)."),
     backend: str = typer.Option("onnx", "--backend", help="onnx | tensorrt (builds engines too)."),
     calib_data: Optional[str] = typer.Option(None, "--calib-data",
-                                             help="INT8 calibration frames: dataset folder (train split); "
-                                                  "default: synthetic benchmark frames."),
+                                             help="INT8 calibration frames: a dataset folder (train split) or a "
+                                                  "recording / camera spec: bag:FILE, rosbag:FILE, "
+                                                  "folder:DIR[:SPLIT], synthetic[:SEED] (frames taken evenly "
+                                                  "over it, resized to the input size); default: synthetic "
+                                                  "benchmark frames."),
     calib_frames: int = typer.Option(32, "--calib-frames", help="Number of calibration frames."),
     verify_data: Optional[str] = typer.Option(None, "--verify-data",
                                               help="Frames to verify on: dataset folder (test split), "
+                                                   "a camera spec as for --calib-data, "
                                                    "'synthetic' (default) or 'procedural'."),
     verify_frames: int = typer.Option(8, "--verify-frames", help="Number of verification frames."),
     logits: bool = typer.Option(False, "--logits", help="Path graphs also output logits."),

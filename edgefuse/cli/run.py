@@ -8,6 +8,20 @@ import typer
 
 from edgefuse.cli.common import console
 
+ON_MISMATCH_HELP = ("tensorrt only: what to do with an engine built by another TensorRT release or for "
+                    "another GPU architecture. refuse (default): stop with a message saying what differs; "
+                    "rebuild: rebuild it in memory from the bundle's ONNX graph at start-up (minutes on a "
+                    "Jetson; the bundle's files are not changed).")
+
+
+def _status_printer():
+    """Camera status lines (disconnect / retry / recovery) on stderr, so --json output stays clean."""
+    from rich.console import Console
+    from rich.markup import escape
+
+    err = Console(stderr=True)
+    return lambda message: err.print(f"[yellow]{escape(message)}[/]", highlight=False, soft_wrap=True)
+
 
 def run(
     bundle: str = typer.Option(..., "--bundle", help="Bundle folder written by `edgefuse export`."),
@@ -27,22 +41,31 @@ def run(
     threads: int = typer.Option(0, "--threads", help="ONNX Runtime intra-op threads (0: its default)."),
     providers: str = typer.Option("auto", "--providers", help="ort only: auto, or e.g. cuda,cpu / tensorrt."),
     checkpoint: Optional[str] = typer.Option(None, "--checkpoint", help="torch only: the exporting checkpoint."),
+    on_mismatch: str = typer.Option("refuse", "--on-mismatch", help=ON_MISMATCH_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as one JSON object."),
 ) -> None:
     """Capture -> stem/gate -> choose path -> path engine -> labels -> sinks, per frame."""
     import json
     import logging
 
+    from edgefuse.export.tensorrt_build import parse_on_mismatch
     from edgefuse.runtime.pipeline import RunConfig
     from edgefuse.runtime.pipeline import run as run_pipeline
     from edgefuse.runtime.summary import render_summary
 
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    backend_options = {"ort": {"providers": providers}, "torch": {"checkpoint": checkpoint}}.get(backend, {})
+    # The live capture's status lines are printed through on_status below, so the log
+    # handler leaves them out (not shown twice); its errors still show.
+    handler = logging.StreamHandler()
+    handler.addFilter(lambda r: not (r.name == "edgefuse.cameras.live" and r.levelno < logging.ERROR))
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s", handlers=[handler])
+    policy = parse_on_mismatch(on_mismatch)   # an invalid value is a user error (exit 2)
+    backend_options = {"ort": {"providers": providers}, "torch": {"checkpoint": checkpoint},
+                       "tensorrt": {"on_mismatch": policy.value}}.get(backend, {})
     config = RunConfig(bundle=bundle, camera=camera, frames=frames, backend=backend, budget_ms=budget_ms,
                        min_depth_valid=min_depth_valid, realtime=realtime, show=show, save_video=save_video,
                        save_masks=save_masks, log=log, threads=threads,
-                       backend_options={k: v for k, v in backend_options.items() if v is not None})
+                       backend_options={k: v for k, v in backend_options.items() if v is not None},
+                       on_status=_status_printer())
     summary = run_pipeline(config)
     if as_json:
         print(json.dumps(summary.to_dict(), indent=2))

@@ -6,11 +6,17 @@ Per-stage latency is measured with `time.perf_counter`. A robot runs all day, so
 never dies on a bad frame (the frame policy in `frames.py` resizes, zeroes or skips it,
 and it is logged), a source that raises is re-opened with backoff, and Ctrl-C stops
 cleanly: every sink is closed (files flushed) and the summary printed.
+
+Camera status lines - a live source's disconnect / retry / recovery (`FrameSource.on_status`,
+set before the source is opened) and the pipeline's own re-open attempts - go to
+`RunConfig.on_status` (the CLI prints them) or, without one, to the log; `Pipeline.status_events`
+counts them.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -46,6 +52,9 @@ class RunConfig:
     backend_options: dict[str, Any] = field(default_factory=dict)
     max_source_errors: int = 10       # consecutive source failures before giving up
     retry_backoff_s: float = 0.2      # first wait before re-opening a failed source
+    # Called with each camera status line (disconnect / retry / recovery), possibly from the
+    # capture thread; None: the lines are logged. The CLI passes a printer.
+    on_status: Callable[[str], None] | None = None
 
     def __post_init__(self) -> None:
         if self.frames is not None and self.frames < 0:
@@ -83,10 +92,13 @@ def open_camera(spec: str, bundle: Any, frames: int | None, realtime: bool) -> A
 
 # --- frames with retry -----------------------------------------------------------------------------
 def resilient_frames(source: Any, max_errors: int, backoff_s: float,
-                     on_error: Callable[[Exception], None] | None = None) -> Iterator[Any]:
+                     on_error: Callable[[Exception], None] | None = None,
+                     on_status: Callable[[str], None] | None = None) -> Iterator[Any]:
     """Iterate `source`, re-opening its iterator after an exception (a camera that
     disconnects, a flaky file system) with exponential backoff; give up after `max_errors`
-    consecutive failures with a message saying what failed."""
+    consecutive failures with a message saying what failed. `on_status` gets one line per
+    retry ("... retrying in 0.4 s (attempt 2 of 9)") and one when frames flow again."""
+    name = getattr(source, "name", source)
     errors = 0
     it = iter(source)
     while True:
@@ -101,11 +113,17 @@ def resilient_frames(source: Any, max_errors: int, backoff_s: float,
             if on_error is not None:
                 on_error(exc)
             if errors >= max_errors:
-                raise EdgefuseError(f"camera {getattr(source, 'name', source)!r} failed {errors} times "
+                raise EdgefuseError(f"camera {name!r} failed {errors} times "
                                     f"in a row, last: {exc}; check the cable / file and retry") from exc
-            time.sleep(min(backoff_s * 2 ** (errors - 1), 5.0))
+            delay = min(backoff_s * 2 ** (errors - 1), 5.0)
+            if on_status is not None:
+                on_status(f"camera {name!r} failed ({exc}); retrying in {delay:.1f} s "
+                          f"(attempt {errors} of {max_errors - 1})")
+            time.sleep(delay)
             it = iter(source)
             continue
+        if errors and on_status is not None:
+            on_status(f"camera {name!r} recovered after {errors} failed attempt{'s' if errors != 1 else ''}")
         errors = 0
         yield frame
 
@@ -131,6 +149,9 @@ class Pipeline:
         self.runner = runner if runner is not None else make_runner(config.backend, self.bundle, **options)
         self.source = source if source is not None else open_camera(
             config.camera, self.bundle, config.frames, config.realtime)
+        self.status_events = 0            # camera status lines seen (disconnect / retry / recovery)
+        self._status_lock = threading.Lock()
+        self._attach_status(self.source)  # before the source is opened (run() opens it)
         self.sinks = sinks if sinks is not None else self._make_sinks()
         self.summary = RunSummary(paths=[p.index for p in m.paths])
 
@@ -147,9 +168,42 @@ class Pipeline:
             sinks.append(WindowSink(self.palette))
         return sinks
 
+    # --- camera status ------------------------------------------------------------------------
+    def _attach_status(self, source: Any) -> None:
+        """Route the source's status lines (`FrameSource.on_status`, read when it opens) to
+        this run; a callback the caller already set on the source is still called."""
+        previous = getattr(source, "on_status", None)
+
+        def on_status(message: str) -> None:
+            if previous is not None:
+                previous(message)
+            self._camera_status(message, logged=True)
+
+        try:
+            source.on_status = on_status
+        except AttributeError:   # a source without the attribute (and no room for it)
+            log.debug("source %r takes no status callback", source)
+
+    def _camera_status(self, message: str, logged: bool = False) -> None:
+        """Count a status line and hand it to RunConfig.on_status; without one it is logged
+        (unless the source logged it already). May run on the capture thread."""
+        with self._status_lock:
+            self.status_events += 1
+        callback = self.config.on_status
+        if callback is None:
+            if not logged:
+                log.warning("%s", message)
+            return
+        if not logged:
+            log.info("%s", message)
+        try:
+            callback(message)
+        except Exception:  # noqa: BLE001 - a broken printer must not stop the run
+            log.exception("camera status callback failed")
+
     def _source_error(self, exc: Exception) -> None:
         self.summary.source_errors += 1
-        log.warning("camera error (%s); retrying", exc)
+        log.debug("camera error: %s", exc)
 
     def run(self) -> RunSummary:
         from edgefuse.cameras import validate_frame
@@ -162,7 +216,8 @@ class Pipeline:
             with self.runner, self.source:
                 start = time.perf_counter()   # FPS counts frames, not engine loading
                 frames = resilient_frames(self.source, self.config.max_source_errors,
-                                          self.config.retry_backoff_s, self._source_error)
+                                          self.config.retry_backoff_s, self._source_error,
+                                          self._camera_status)
                 t_prev = time.perf_counter()
                 while True:
                     t0 = time.perf_counter()
