@@ -74,7 +74,9 @@ def _read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, An
             metadata = f.metadata() or {}
             state = {k: f.get_tensor(k) for k in f.keys()}
     except Exception as exc:  # noqa: BLE001 - corrupt or foreign file: tell the user which
-        raise EdgefuseError(f"cannot read checkpoint {path}: {exc}") from exc
+        raise EdgefuseError(f"cannot read checkpoint {path} as safetensors ({exc}); the file is truncated or "
+                            "not a safetensors file: copy it again, or give a checkpoint written by "
+                            "`edgefuse train`") from exc
     if "edgefuse_config" not in metadata:
         raise EdgefuseError(
             f"{path} has no edgefuse model config in its metadata; it was not written by "
@@ -91,7 +93,11 @@ def _read_torch(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any], di
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001
-        raise EdgefuseError(f"cannot read {path} as a weights-only checkpoint: {exc}") from exc
+        # torch's own message suggests weights_only=False, i.e. running the file's code: never.
+        raise EdgefuseError(
+            f"cannot read {path} as a weights-only PyTorch checkpoint ({type(exc).__name__}); edgefuse "
+            "never unpickles code from a checkpoint. Give a .safetensors / .pt file written by "
+            "`edgefuse train`, or a shipped weights name (`edgefuse info --weights`)") from exc
     if not isinstance(obj, dict) or "config" not in obj or ("state_dict" not in obj and "model" not in obj):
         raise EdgefuseError(f"{path} is not an edgefuse checkpoint (expected keys 'config' and 'state_dict')")
     return obj.get("state_dict") or obj["model"], obj["config"], obj.get("meta", {})
@@ -129,7 +135,14 @@ def load_model(spec: str | Path, input_size: tuple[int, int] | None = None,
     if input_size:
         config = config.with_(input_size=input_size)
     model = build_model(config)
-    result = model.load_state_dict(state, strict=False)
+    try:
+        result = model.load_state_dict(state, strict=False)
+    except RuntimeError as exc:   # a tensor's shape differs from what the config builds
+        first = next((line.strip() for line in str(exc).splitlines() if "size mismatch" in line), str(exc)[:200])
+        raise EdgefuseError(
+            f"{path}: its weights do not fit the model its config describes ({config.name or config.family.value}): "
+            f"{first}. The file was edited or written by an incompatible edgefuse; re-export or retrain "
+            "it with this version") from exc
     if strict and (result.missing_keys or result.unexpected_keys):
         raise EdgefuseError(
             f"{path} does not match model {config.name or config.family.value}: "

@@ -135,7 +135,8 @@ def inspect(bundle: Path = typer.Argument(..., help="Bundle folder written by `e
     from edgefuse.export.manifest import read_manifest
 
     if not bundle.is_dir():
-        raise EdgefuseError(f"bundle folder {bundle} not found")
+        raise EdgefuseError(f"bundle folder {bundle} not found; write one with `edgefuse export MODEL --out "
+                            f"{bundle}` (e.g. MODEL = dynmm-tiny-synth)")
     m = read_manifest(bundle)
     head = Table(title=f"bundle {bundle}", show_header=False)
     head.add_column("field")

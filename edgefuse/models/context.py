@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -10,20 +12,29 @@ from edgefuse.errors import ConfigError
 from edgefuse.models.layers import ConvBNAct
 
 
+def nearest_valid_size(bins: tuple[int, ...], height: int, width: int) -> tuple[int, int]:
+    """The input size closest to (height, width) that the encoder (32x) and every bin allow:
+    H/32 and W/32 multiples of lcm(bins)."""
+    step = 32 * math.lcm(*bins) if bins else 32
+    return (max(step, round(height / step) * step), max(step, round(width / step) * step))
+
+
 def check_bins(bins: tuple[int, ...], height: int, width: int) -> None:
     """Each bin must divide the 1/32 feature map, or fixed-kernel pooling (and ONNX export of
-    adaptive pooling) is wrong (REFERENCE.md). Raise a ConfigError saying which sizes work."""
+    adaptive pooling) is wrong (REFERENCE.md). Raise a ConfigError naming the nearest size
+    that works."""
+    h, w = nearest_valid_size(bins, height, width)
     if height % 32 or width % 32:
         raise ConfigError(
             f"input size {height}x{width} is not a multiple of 32 (the encoder downsamples 32x); "
-            f"try {height // 32 * 32}x{width // 32 * 32}")
+            f"try {h}x{w} (the nearest size context bins {tuple(bins)} also allow)")
     fh, fw = height // 32, width // 32
     bad = [b for b in bins if fh % b or fw % b]
     if bad:
         raise ConfigError(
             f"input size {height}x{width} gives a {fh}x{fw} feature map at 1/32, which context "
-            f"bin(s) {bad} do not divide; use an input size whose H/32 and W/32 are multiples of "
-            f"{sorted(set(bins))} (e.g. 480x640 for bins (1, 5)) or change context_bins")
+            f"bin(s) {bad} do not divide; try {h}x{w} (H/32 and W/32 multiples of "
+            f"{math.lcm(*bins)}) or change context_bins")
 
 
 class PyramidPooling(nn.Module):

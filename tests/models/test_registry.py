@@ -69,7 +69,11 @@ def test_bad_values_are_rejected():
 
 
 def test_input_size_the_bins_do_not_allow_is_a_clear_error():
-    with pytest.raises(ConfigError, match=r"bin\(s\) \[5\].*480x640"):
+    with pytest.raises(ConfigError, match=r"bin\(s\) \[5\].*try 480x480"):
         build_model("esanet-r34-nbt1d", input_size=(512, 512))
-    with pytest.raises(ConfigError, match="multiple of 32"):
+    with pytest.raises(ConfigError, match="multiple of 32.*try 480x640"):
         build_model("esanet-r34-nbt1d", input_size=(470, 640))
+    # the suggestion always satisfies the bins too (tiny models: bins (1, 2))
+    with pytest.raises(ConfigError, match=r"multiple of 32.*try 128x256"):
+        build_model("dynmm-tiny", input_size=(100, 250))
+    build_model("dynmm-tiny", input_size=(128, 256))
