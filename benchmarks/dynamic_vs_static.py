@@ -150,6 +150,10 @@ def main() -> None:
                                "met": all(abs(f["rel_error"]) <= GOAL_MADDS_FIT for f in fit)},
         "dynamic_saving": {"value": saving, "goal": f">= {GOAL_SAVING:.0%}", "met": saving >= GOAL_SAVING},
     }
+    if max(data["dynamic"]["path_distribution"].values()) >= 0.99:
+        # One path on every frame (an untrained gate): the "saving" is that path's cost, not a
+        # dynamic network's, so the goal is not measured.
+        goals["dynamic_saving"]["met"] = None
     gate["gate_vs_full_path"] = gate["gate_p50_ms"] / paths[full]["latency_ms"]["p50"]
     out = {"command": machine_info()["command"], "machine": {**machine_info(), **data["machine"]},
            "model": args.model, "gate_madds": costs.gate_madds, "stem_madds": costs.stem_madds,
@@ -160,6 +164,10 @@ def main() -> None:
     (Path(args.out) / f"{name}.json").write_text(json.dumps(out, indent=2) + "\n")
     (Path(args.out) / f"{name}.md").write_text(markdown(out))
     print(markdown(out))
+
+
+def _met(met: bool | None) -> str:
+    return "n/a (the gate took one path on every frame)" if met is None else ("yes" if met else "no")
 
 
 def markdown(out: dict) -> str:
@@ -177,7 +185,7 @@ def markdown(out: dict) -> str:
         f"| worst path p50 vs MAdds-share prediction | {g['p50_vs_madds_share']['worst_rel_error']:.1%} | "
         f"{g['p50_vs_madds_share']['goal']} | {'yes' if g['p50_vs_madds_share']['met'] else 'no'} |",
         f"| mean dynamic latency under static | {g['dynamic_saving']['value']:.1%} | "
-        f"{g['dynamic_saving']['goal']} | {'yes' if g['dynamic_saving']['met'] else 'no'} |", "",
+        f"{g['dynamic_saving']['goal']} | {_met(g['dynamic_saving']['met'])} |", "",
         f"The stem (both encoders' first stage) is work the static model does too; the gate alone, "
         f"timed as stem_gate.onnx minus the same stem exported without it, costs "
         f"{out['gate_overhead']['gate_p50_ms']:.3f} ms = {out['gate_overhead']['gate_vs_full_path']:.1%} "
