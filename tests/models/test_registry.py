@@ -18,11 +18,7 @@ def _small_size(name):
 @pytest.mark.parametrize("name", list_configs())
 def test_forward_shapes_train_and_eval(name):
     size = _small_size(name)
-    width = 0.25 if "tiny" not in name else None
-    overrides = {"input_size": size}
-    if width:
-        overrides["width"] = width
-    model = build_model(name, **overrides)
+    model = build_model(name, input_size=size)     # registered widths: the real channel counts
     cfg = model.config
     rgb = torch.rand(2, 3, *size) * 255
     depth = torch.rand(2, 1, *size) * 4000
@@ -39,6 +35,16 @@ def test_forward_shapes_train_and_eval(name):
         logits = model(rgb, depth)
     assert logits.shape == (2, cfg.num_classes, *size)
     assert torch.isfinite(logits).all()
+
+
+@pytest.mark.parametrize("name", list_configs())
+def test_eval_forward_at_the_registered_input_size(name):
+    """Every configuration exactly as registered (width, classes, input size, bins)."""
+    model = build_model(name).eval()
+    h, w = model.config.input_size
+    with torch.no_grad():
+        logits = model(torch.rand(1, 3, h, w) * 255, torch.rand(1, 1, h, w) * 4000)
+    assert logits.shape == (1, model.config.num_classes, h, w) and torch.isfinite(logits).all()
 
 
 def test_registry_has_the_required_names():
