@@ -20,6 +20,10 @@ as depth-encoder work, and `path_depth_stem` reports the expert's depth stem.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -94,6 +98,7 @@ class ModalityDynMM(SegModel):
         # Gated training state (set by the trainer), as FusionSegNet: see train_forward.
         self.gate_mode = "gumbel_hard"
         self.tau = 1.0
+        self._experts_frozen = False  # freeze_experts: the experts stay in eval mode
 
     # --- stem and gate ------------------------------------------------------------------
     def stem(self, rgb: torch.Tensor, depth: torch.Tensor) -> Features:
@@ -135,9 +140,60 @@ class ModalityDynMM(SegModel):
 
     # --- training -----------------------------------------------------------------------
     def freeze_experts(self, frozen: bool = True) -> None:
-        """Stage II as the official code: train the gate with the experts' weights fixed."""
+        """Stage II as the official code: train the gate with the experts fixed. Frozen means
+        no gradients *and* eval mode: BatchNorm uses (and never updates) its running
+        statistics, so a gate stage leaves every expert parameter and buffer unchanged."""
+        self._experts_frozen = bool(frozen)
         for p in self.experts.parameters():
             p.requires_grad_(not frozen)
+        self.experts.train(self.training and not frozen)
+
+    @property
+    def experts_frozen(self) -> bool:
+        return self._experts_frozen
+
+    def train(self, mode: bool = True) -> ModalityDynMM:
+        # The override, not the trainer, keeps frozen experts in eval mode: the frozen state is
+        # the model's own, and model.train() is called from many places (the trainer's start,
+        # its per-stage evaluation restoring train mode, costs.measure_costs restoring the
+        # previous mode, user loops); each would otherwise have to remember to re-freeze.
+        super().train(mode)
+        if self._experts_frozen:
+            self.experts.eval()
+        return self
+
+    def path_module(self, k: int):
+        # PathModule follows the model's mode (models/base.py): frozen experts stay in eval.
+        pm = super().path_module(k)
+        if self._experts_frozen:
+            pm.eval()
+        return pm
+
+    def load_experts(self, sources: Sequence[str | Path | SegModel | None]) -> list[int]:
+        """"Experts first" (Sec. 3.1): initialise expert k from trained static network
+        sources[k] (a checkpoint path, shipped weights name or a model; None keeps expert k
+        as it is). Expert k's parameters and buffers are the source's state dict under the
+        prefix `experts.k.`, so the names line up once the prefix is added; the source must
+        read the same modalities as expert k and have the same architecture, classes, input
+        size and normalisation (the depth statistics come from this model's config, so an
+        expert trained with others would see differently scaled depth). Returns the indices
+        loaded."""
+        from edgefuse.checkpoint import load_model
+
+        if len(sources) != len(self.experts):
+            raise ConfigError(f"give one source per expert ({len(self.experts)}, in the order "
+                              f"{[e.config.family.value for e in self.experts]}; null keeps one), got {len(sources)}")
+        loaded = []
+        for k, source in enumerate(sources):
+            if source is None:
+                continue
+            model = source if isinstance(source, SegModel) else load_model(source).model
+            _check_expert_source(k, self.experts[k], model, self.paths[k], source)
+            state = {name: t.to(dtype=self.experts[k].state_dict()[name].dtype)
+                     for name, t in model.state_dict().items()}
+            self.experts[k].load_state_dict(state, strict=True)
+            loaded.append(k)
+        return loaded
 
     def train_forward(self, rgb: torch.Tensor, depth: torch.Tensor, path: int | None = None) -> SegOutput:
         """Training forward. Modes (self.gate_mode):
@@ -184,6 +240,30 @@ class ModalityDynMM(SegModel):
             side = [acc.index_put((sel,), s * w) for acc, s in zip(side, out.side)]
         assert main is not None
         return SegOutput(main, tuple(side), logits, weights, index)
+
+
+# Config fields that must agree between an expert and the checkpoint it is loaded from
+# (name, description, paths, gate and modality options do not change a static network).
+_EXPERT_FIELDS = ("encoder", "block", "width", "num_classes", "class_names", "input_size", "decoder_channels",
+                  "decoder_blocks", "context_bins", "rgb_mean", "rgb_std", "cen")
+
+
+def _check_expert_source(k: int, expert: SegModel, source: SegModel, decision, given) -> None:
+    own, src = expert.config, source.config
+    where = f"expert {k} ({own.family.value}) from {given if isinstance(given, (str, Path)) else src.name!r}"
+    if source.is_dynamic:
+        raise ConfigError(f"{where}: the source is a dynamic model; give a static network")
+    if expert_modalities(src) != tuple(decision):
+        raise ConfigError(f"{where}: the source reads (rgb, depth) = {expert_modalities(src)}, the expert "
+                          f"{tuple(decision)}; list the sources in the experts' order")
+    if src.family is not own.family:
+        raise ConfigError(f"{where}: the source is a {src.family.value!r} network")
+    fields = _EXPERT_FIELDS + (("depth_mean", "depth_std") if decision[1] else ())
+    a, b = own.to_dict(), src.to_dict()
+    diff = [f for f in fields if not (math.isclose(a[f], b[f], rel_tol=1e-5) if isinstance(a[f], float) else a[f] == b[f])]
+    if diff:
+        raise ConfigError(f"{where}: the configs differ in {', '.join(f'{f} ({a[f]} here, {b[f]} there)' for f in diff)}; "
+                          "override the modality model's config to match the experts' checkpoints")
 
 
 def _as_output(out) -> SegOutput:

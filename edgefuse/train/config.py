@@ -59,11 +59,18 @@ class ModelSpec:
     # (.pth / .safetensors; nothing is downloaded): RGB encoders as is, depth encoders with
     # conv1 summed over the RGB channels (ESANet). Applied before init_from.
     pretrained: str | None = None
+    # Modality-level DynMM, "experts first": one trained static network per expert, in the
+    # experts' order (a checkpoint path or shipped weights name; null keeps that expert's
+    # initialisation), loaded into `experts.k.*` (ModalityDynMM.load_experts). Applied last.
+    init_experts: tuple[str | None, ...] | None = None
 
     def __post_init__(self) -> None:
         if (self.name is None) == (self.checkpoint is None):
             raise ConfigError("model: give exactly one of 'name' (a registered model) or "
                               "'checkpoint' (a .safetensors file or shipped weights name)")
+        if self.init_experts is not None and self.checkpoint is not None:
+            raise ConfigError("model: 'init_experts' initialises a new modality-level DynMM; a "
+                              "'checkpoint' already has trained experts: drop one of them")
         if self.pretrained is not None and self.checkpoint is not None:
             raise ConfigError("model: 'pretrained' initialises a new model from ImageNet weights; a "
                               "'checkpoint' already has trained weights: drop one of them")

@@ -72,6 +72,10 @@ def build_train_model(spec: ModelSpec, dataset) -> SegModel:
                             spec.pretrained, len(missing), missing[0])
         if spec.init_from is not None:
             _init_from(model, spec.init_from)
+        if spec.init_experts is not None:
+            if not hasattr(model, "load_experts"):
+                raise EdgefuseError(f"init_experts applies to modality-level DynMM only, not {spec.name!r}")
+            model.load_experts(list(spec.init_experts))  # type: ignore[operator]
     if model.config.num_classes != dataset.num_classes:
         raise EdgefuseError(f"the model predicts {model.config.num_classes} classes, the dataset has "
                             f"{dataset.num_classes}; override num_classes or use a matching dataset")

@@ -190,3 +190,85 @@ def test_gate_input_follows_the_input_size():
 def test_bad_configurations_raise_config_error(overrides, match):
     with pytest.raises(ConfigError, match=match):
         build_model("dynmm-modality-tiny", input_size=SIZE, **overrides)
+
+
+def _snapshot(module: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+
+@pytest.mark.parametrize("mode", ["gumbel_hard", "gumbel_soft"])
+def test_frozen_experts_keep_every_parameter_and_buffer_through_a_gate_step(mode):
+    from edgefuse.train.config import OptimConfig
+    from edgefuse.train.schedules import build_optimizer
+
+    model = _model()
+    model.freeze_experts(True)
+    model.train()            # as the trainer does after freezing (and after each stage's eval)
+    assert model.experts_frozen and model.training and model.gate_net.training
+    assert not any(m.training for m in model.experts.modules())
+    assert not model.path_module(1).training   # a path view of a frozen expert stays frozen
+    model.gate_mode = mode
+    experts_before, gate_before = _snapshot(model.experts), _snapshot(model.gate_net)
+    opt = build_optimizer(model, OptimConfig(kind="adamw", lr=0.05), 0.05)
+    assert {id(p) for g in opt.param_groups for p in g["params"]} == {id(p) for p in model.gate_net.parameters()}
+    rgb, depth = _inputs()
+    for _ in range(2):
+        out = model(rgb, depth)
+        loss = nn.functional.cross_entropy(out.logits, torch.randint(0, 13, (4, *SIZE)))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    after = _snapshot(model.experts)
+    assert after.keys() == experts_before.keys()
+    changed = [k for k in after if not torch.equal(after[k], experts_before[k])]
+    assert changed == []     # weights, BN running mean/var and num_batches_tracked
+    gate_after = _snapshot(model.gate_net)
+    assert any(not torch.equal(gate_after[k], gate_before[k]) for k in gate_after if "weight" in k)
+    # unfreezing gives the experts back their gradients and the model's mode
+    model.freeze_experts(False)
+    assert all(m.training for m in model.experts.modules())
+    assert all(p.requires_grad for p in model.experts.parameters())
+    model.eval()
+    model.train()
+    assert all(m.training for m in model.experts.modules())
+
+
+def _static(family: str, seed: int, **overrides):
+    torch.manual_seed(seed)
+    return build_model(f"{family}-tiny", input_size=SIZE, **overrides).eval()
+
+
+def test_load_experts_from_static_networks_by_expert_index(tmp_path):
+    from edgefuse.checkpoint import save_checkpoint
+
+    rgb_net, rgbd_net = _static("rgb", 1), _static("esanet", 2)
+    path = save_checkpoint(tmp_path / "esanet.safetensors", rgbd_net)
+    model = _model().eval()
+    gate_before = _snapshot(model.gate_net)
+    assert model.load_experts([rgb_net, str(path)]) == [0, 1]
+    for k, src in enumerate((rgb_net, rgbd_net)):
+        own = model.state_dict()
+        for name, t in src.state_dict().items():   # the names line up under experts.k.
+            assert torch.equal(own[f"experts.{k}.{name}"], t)
+    assert all(torch.equal(v, gate_before[k]) for k, v in _snapshot(model.gate_net).items())
+    rgb, depth = _inputs(2)
+    with torch.no_grad():
+        assert torch.allclose(model(rgb, depth, path=0), rgb_net(rgb, depth), atol=1e-5)
+        assert torch.allclose(model(rgb, depth, path=1), rgbd_net(rgb, depth), atol=1e-5)
+    # None keeps an expert as it is
+    other = _static("rgb", 3)
+    before = _snapshot(model.experts[1])
+    assert model.load_experts([other, None]) == [0]
+    assert all(torch.equal(v, before[k]) for k, v in _snapshot(model.experts[1]).items())
+
+
+@pytest.mark.parametrize("sources, match", [
+    (lambda: [_static("esanet", 0), _static("rgb", 0)], "reads \\(rgb, depth\\)"),
+    (lambda: [_static("rgb", 0)], "one source per expert"),
+    (lambda: [_static("rgb", 0, width=0.5), None], "width"),
+    (lambda: [None, _static("esanet", 0, depth_mean=900.0)], "depth_mean"),
+    (lambda: [None, _static("early", 0)], "'early' network"),
+])
+def test_load_experts_rejects_mismatched_sources(sources, match):
+    with pytest.raises(ConfigError, match=match):
+        _model().load_experts(sources())
