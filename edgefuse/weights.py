@@ -16,5 +16,8 @@ def list_weights() -> list[dict[str, Any]]:
         card = json.loads(card_path.read_text()) if card_path.is_file() else {}
         rows.append({"name": name, "file": path.name, "size_bytes": path.stat().st_size,
                      "model": card.get("model", ""), "data": card.get("data", ""),
-                     "miou": card.get("eval", {}).get("miou"), "command": card.get("command", "")})
+                     "miou": card.get("eval", {}).get("miou"), "command": card.get("command", ""),
+                     # the card's full record, for tools (`edgefuse info --weights --json`)
+                     "eval": card.get("eval", {}), "model_config": card.get("model_config", {}),
+                     "weights_sha256": card.get("weights_sha256")})
     return rows

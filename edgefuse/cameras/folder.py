@@ -37,7 +37,8 @@ DEFAULT_SPLIT = "test"
 @dataclass
 class FolderOptions(SourceOptions):
     """split: which split of a dataset root (default: test, else the only one there);
-    fps: the frame rate that timestamps and `realtime` pacing assume (folders have no clock)."""
+    fps: the frame rate that timestamps and `realtime` pacing assume where meta.jsonl records
+    no `timestamp` (folders have no clock)."""
 
     split: str | None = None
     fps: float = 30.0
@@ -139,10 +140,13 @@ class FolderSource(FrameSource):
         return Frame(rgb=rgb, depth=depth, **common)
 
     def _frames(self) -> Iterator[Frame]:
-        t0 = time.monotonic()
+        clock: tuple[float, float] | None = None  # (first frame time, wall time) for realtime
         for i in range(len(self.stems)):
+            frame = self.read(i)
             if self.options.realtime:
-                delay = t0 + i / self.options.fps - time.monotonic()
+                # Paced by the frame timestamps: meta.jsonl's where recorded, else index / fps.
+                clock = clock or (frame.timestamp, time.monotonic())
+                delay = clock[1] + (frame.timestamp - clock[0]) - time.monotonic()
                 if delay > 0:
                     time.sleep(delay)
-            yield self.read(i)
+            yield frame

@@ -34,6 +34,8 @@ def _cfg(root, out, model="dynmm-tiny", stages=None, **extra):
 @pytest.mark.parametrize("model, stage", [
     ("rgb-tiny", {"name": "train"}),
     ("esanet-tiny", {"name": "train"}),
+    ("depth-tiny", {"name": "train"}),
+    ("early-tiny", {"name": "train"}),
     ("dynmm-tiny", {"name": "stage1", "gate_mode": "random"}),
     ("dynmm-tiny", {"name": "stage2", "gate_mode": "gumbel_hard", "resource_lambda": 0.1}),
     ("cen-tiny", {"name": "train", "cen_l1": 2e-4}),
