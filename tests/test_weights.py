@@ -13,7 +13,7 @@ from edgefuse.checkpoint import WEIGHTS_DIR, load_model, shipped_weights, state_
 from edgefuse.cli.main import main
 from edgefuse.weights import list_weights
 
-SHIPPED = ("dynmm-tiny-synth", "esanet-tiny-synth", "rgb-tiny-synth")
+SHIPPED = ("dynmm-tiny-synth", "esanet-tiny-synth", "rgb-tiny-synth", "dynmm-modality-tiny-synth")
 
 
 def _card(name):
