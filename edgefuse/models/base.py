@@ -36,6 +36,43 @@ class SegOutput:
     path_index: torch.Tensor | None = None
 
 
+def as_seg_output(out) -> SegOutput:
+    """A path's training output (logits, *side outputs) as a SegOutput."""
+    logits, *side = out if isinstance(out, tuple) else (out,)
+    return SegOutput(logits, tuple(side))
+
+
+def run_paths_grouped(model: "SegModel", feats: Features, index: torch.Tensor, weights: torch.Tensor,
+                      logits: torch.Tensor) -> SegOutput:
+    """Training forward of a gated model: each sample through its own path only (grouped by
+    path, never masked), scaled by its gate weight so gradients reach the gate (straight-
+    through: the weight is 1 in value). Shared by fusion-level and modality-level DynMM."""
+    n = index.shape[0]
+    main: torch.Tensor | None = None
+    side: list[torch.Tensor] = []
+    for k in index.unique().tolist():
+        sel = (index == k).nonzero(as_tuple=True)[0]
+        out = as_seg_output(model.run_path(k, {name: t[sel] for name, t in feats.items()}))
+        w = weights[sel, k].view(-1, 1, 1, 1)
+        if main is None:
+            main = out.logits.new_zeros((n, *out.logits.shape[1:]))
+            side = [s.new_zeros((n, *s.shape[1:])) for s in out.side]
+        main = main.index_put((sel,), out.logits * w)
+        side = [acc.index_put((sel,), s * w) for acc, s in zip(side, out.side)]
+    assert main is not None
+    return SegOutput(main, tuple(side), logits, weights, index)
+
+
+
+def run_paths_blended(model: "SegModel", feats: Features, weights: torch.Tensor, logits: torch.Tensor) -> SegOutput:
+    """Soft training forward (DynMM's soft Gumbel): every path runs on every sample and the
+    outputs are blended by the gate's soft weights."""
+    outs = [as_seg_output(model.run_path(k, feats)) for k in range(model.num_paths)]
+    w = weights.view(weights.shape[0], -1, 1, 1, 1).unbind(1)
+    mix = sum(o.logits * wk for o, wk in zip(outs, w))
+    side = tuple(sum(o.side[j] * wk for o, wk in zip(outs, w)) for j in range(len(outs[0].side)))
+    return SegOutput(mix, side, logits, weights, None)  # type: ignore[arg-type]
+
 class InputNorm(nn.Module):
     """RGB: /255 then mean/std (ImageNet). Depth: (d - mean) / std where valid, 0 where the
     sensor gave no measurement (ESANet with raw depth keeps invalid pixels at 0)."""

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from edgefuse.models.base import Features, InputNorm, SegModel, SegOutput
+from edgefuse.models.base import Features, InputNorm, SegModel, SegOutput, as_seg_output, run_paths_blended, run_paths_grouped
 from edgefuse.models.context import PyramidPooling
 from edgefuse.models.decoder import Decoder
 from edgefuse.models.fusion import SEAdd
@@ -107,45 +107,17 @@ class FusionSegNet(SegModel):
         feats = self.stem(rgb, depth)
         n = rgb.shape[0]
         if not self.is_dynamic or path is not None:
-            return _as_output(self.run_path(path or 0, feats))
+            return as_seg_output(self.run_path(path or 0, feats))
         logits = self.gate(feats)
         assert logits is not None
         if self.gate_mode == "random":
             index = torch.randint(0, self.num_paths, (n,), device=rgb.device)
             weights = F.one_hot(index, self.num_paths).to(logits.dtype)
-            return _grouped(self, feats, index, weights, logits)
+            return run_paths_grouped(self, feats, index, weights, logits)
         if self.gate_mode == "gumbel_hard":
             weights = gumbel_softmax(logits, self.tau, hard=True)
-            return _grouped(self, feats, weights.argmax(1), weights, logits)
+            return run_paths_grouped(self, feats, weights.argmax(1), weights, logits)
         if self.gate_mode == "gumbel_soft":
             weights = gumbel_softmax(logits, self.tau, hard=False)
-            outs = [_as_output(self.run_path(k, feats)) for k in range(self.num_paths)]
-            w = weights.view(n, -1, 1, 1, 1).unbind(1)
-            mix = sum(o.logits * wk for o, wk in zip(outs, w))
-            side = tuple(sum(o.side[j] * wk for o, wk in zip(outs, w)) for j in range(len(outs[0].side)))
-            return SegOutput(mix, side, logits, weights, None)
+            return run_paths_blended(self, feats, weights, logits)
         raise ValueError(f"unknown gate_mode {self.gate_mode!r}: use 'random', 'gumbel_hard' or 'gumbel_soft'")
-
-
-def _as_output(out) -> SegOutput:
-    logits, *side = out if isinstance(out, tuple) else (out,)
-    return SegOutput(logits, tuple(side))
-
-
-def _grouped(model: FusionSegNet, feats: Features, index: torch.Tensor, weights: torch.Tensor,
-             logits: torch.Tensor) -> SegOutput:
-    """Run each sample's path only (grouped by path, never masked), scale by its gate weight."""
-    n = index.shape[0]
-    main: torch.Tensor | None = None
-    side: list[torch.Tensor] = []
-    for k in index.unique().tolist():
-        sel = (index == k).nonzero(as_tuple=True)[0]
-        out = _as_output(model.run_path(k, {name: t[sel] for name, t in feats.items()}))
-        w = weights[sel, k].view(-1, 1, 1, 1)
-        if main is None:
-            main = out.logits.new_zeros((n, *out.logits.shape[1:]))
-            side = [s.new_zeros((n, *s.shape[1:])) for s in out.side]
-        main = main.index_put((sel,), out.logits * w)
-        side = [acc.index_put((sel,), s * w) for acc, s in zip(side, out.side)]
-    assert main is not None
-    return SegOutput(main, tuple(side), logits, weights, index)

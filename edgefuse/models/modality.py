@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from edgefuse.errors import ConfigError
-from edgefuse.models.base import Features, InputNorm, SegModel, SegOutput
+from edgefuse.models.base import Features, InputNorm, SegModel, SegOutput, as_seg_output, run_paths_blended, run_paths_grouped
 from edgefuse.models.config import Family, ModelConfig
 from edgefuse.models.gates import build_gate, pool_to
 from edgefuse.models.gumbel import gumbel_softmax
@@ -205,41 +205,19 @@ class ModalityDynMM(SegModel):
         feats = self.stem(rgb, depth)
         n = rgb.shape[0]
         if path is not None:
-            return _as_output(self.run_path(path, feats))
+            return as_seg_output(self.run_path(path, feats))
         logits = self.gate(feats)
         assert logits is not None
         if self.gate_mode == "random":
             index = torch.randint(0, self.num_paths, (n,), device=rgb.device)
-            return self._grouped(feats, index, F.one_hot(index, self.num_paths).to(logits.dtype), logits)
+            return run_paths_grouped(self, feats, index, F.one_hot(index, self.num_paths).to(logits.dtype), logits)
         if self.gate_mode == "gumbel_hard":
             weights = gumbel_softmax(logits, self.tau, hard=True)
-            return self._grouped(feats, weights.argmax(1), weights, logits)
+            return run_paths_grouped(self, feats, weights.argmax(1), weights, logits)
         if self.gate_mode == "gumbel_soft":
             weights = gumbel_softmax(logits, self.tau, hard=False)
-            outs = [_as_output(self.run_path(k, feats)) for k in range(self.num_paths)]
-            w = weights.view(n, -1, 1, 1, 1).unbind(1)
-            mix = sum(o.logits * wk for o, wk in zip(outs, w))
-            side = tuple(sum(o.side[j] * wk for o, wk in zip(outs, w)) for j in range(len(outs[0].side)))
-            return SegOutput(mix, side, logits, weights, None)  # type: ignore[arg-type]
+            return run_paths_blended(self, feats, weights, logits)
         raise ConfigError(f"unknown gate_mode {self.gate_mode!r}: use 'random', 'gumbel_hard' or 'gumbel_soft'")
-
-    def _grouped(self, feats: Features, index: torch.Tensor, weights: torch.Tensor,
-                 logits: torch.Tensor) -> SegOutput:
-        """Each sample through its own expert only (grouped, never masked), times its weight."""
-        n = index.shape[0]
-        main: torch.Tensor | None = None
-        side: list[torch.Tensor] = []
-        for k in index.unique().tolist():
-            sel = (index == k).nonzero(as_tuple=True)[0]
-            out = _as_output(self.run_path(k, {name: t[sel] for name, t in feats.items()}))
-            w = weights[sel, k].view(-1, 1, 1, 1)
-            if main is None:
-                main = out.logits.new_zeros((n, *out.logits.shape[1:]))
-                side = [s.new_zeros((n, *s.shape[1:])) for s in out.side]
-            main = main.index_put((sel,), out.logits * w)
-            side = [acc.index_put((sel,), s * w) for acc, s in zip(side, out.side)]
-        assert main is not None
-        return SegOutput(main, tuple(side), logits, weights, index)
 
 
 # Config fields that must agree between an expert and the checkpoint it is loaded from
@@ -264,11 +242,6 @@ def _check_expert_source(k: int, expert: SegModel, source: SegModel, decision, g
     if diff:
         raise ConfigError(f"{where}: the configs differ in {', '.join(f'{f} ({a[f]} here, {b[f]} there)' for f in diff)}; "
                           "override the modality model's config to match the experts' checkpoints")
-
-
-def _as_output(out) -> SegOutput:
-    logits, *side = out if isinstance(out, tuple) else (out,)
-    return SegOutput(logits, tuple(side))
 
 
 def build_modality(cfg: ModelConfig) -> ModalityDynMM:

@@ -189,7 +189,6 @@ def _train(cfg: TrainConfig, ctx: D.DistContext, resume: bool, command: str | No
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     out_dir = Path(cfg.out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     _seed_everything(cfg.seed)
 
     base = dataset_cls(cfg.data.root, cfg.data.train_split, seed=cfg.seed)
@@ -199,6 +198,8 @@ def _train(cfg: TrainConfig, ctx: D.DistContext, resume: bool, command: str | No
         raise EdgefuseError(f"{len(dataset)} training frames cannot fill one batch of {cfg.batch_size} "
                             f"on {ctx.world_size} process(es); lower batch_size")
     model = build_train_model(cfg.model, base).to(ctx.device)
+    # Created once data and model are known good: a config error leaves no empty run folder.
+    out_dir.mkdir(parents=True, exist_ok=True)
     model.train()
     # Attached once the model is built: its input size (taken from the stored frames when not
     # overridden) is the augmented frames' size. Seeded per (seed, epoch, index): see set_epoch.
