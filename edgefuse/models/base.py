@@ -16,10 +16,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from edgefuse.models.paths import PathSet
-from edgefuse.errors import EdgefuseError
+from edgefuse.errors import ConfigError, EdgefuseError
 
 Features = dict[str, torch.Tensor]
 
@@ -72,6 +73,25 @@ def run_paths_blended(model: "SegModel", feats: Features, weights: torch.Tensor,
     mix = sum(o.logits * wk for o, wk in zip(outs, w))
     side = tuple(sum(o.side[j] * wk for o, wk in zip(outs, w)) for j in range(len(outs[0].side)))
     return SegOutput(mix, side, logits, weights, None)  # type: ignore[arg-type]
+
+
+def gated_train_forward(model: "SegModel", feats: Features, logits: torch.Tensor, mode: str,
+                        tau: float) -> SegOutput:
+    """DynMM's training forward by gate mode (Sec. 3.4), shared by fusion- and modality-level:
+    - 'random': stage I, a uniformly random path per sample (every path trains);
+    - 'gumbel_hard': straight-through Gumbel-softmax, each sample through its path only;
+    - 'gumbel_soft': every path runs, outputs blended by the soft weights."""
+    from edgefuse.models.gumbel import gumbel_softmax
+
+    if mode == "random":
+        index = torch.randint(0, model.num_paths, (logits.shape[0],), device=logits.device)
+        return run_paths_grouped(model, feats, index, F.one_hot(index, model.num_paths).to(logits.dtype), logits)
+    if mode == "gumbel_hard":
+        weights = gumbel_softmax(logits, tau, hard=True)
+        return run_paths_grouped(model, feats, weights.argmax(1), weights, logits)
+    if mode == "gumbel_soft":
+        return run_paths_blended(model, feats, gumbel_softmax(logits, tau, hard=False), logits)
+    raise ConfigError(f"unknown gate_mode {mode!r}: use 'random', 'gumbel_hard' or 'gumbel_soft'")
 
 class InputNorm(nn.Module):
     """RGB: /255 then mean/std (ImageNet). Depth: (d - mean) / std where valid, 0 where the

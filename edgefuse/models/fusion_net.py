@@ -9,15 +9,13 @@ blocks of cells it does not fuse are never called (masking by zero would be a de
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from edgefuse.models.base import Features, InputNorm, SegModel, SegOutput, as_seg_output, run_paths_blended, run_paths_grouped
+from edgefuse.models.base import Features, InputNorm, SegModel, SegOutput, as_seg_output, gated_train_forward
 from edgefuse.models.context import PyramidPooling
 from edgefuse.models.decoder import Decoder
 from edgefuse.models.fusion import SEAdd
 from edgefuse.models.gates import ConvGate
-from edgefuse.models.gumbel import gumbel_softmax
 from edgefuse.models.paths import PathSet
 from edgefuse.models.resnet import EncoderSpec, ResNetEncoder
 
@@ -105,19 +103,8 @@ class FusionSegNet(SegModel):
         - 'gumbel_soft': every path runs and outputs are blended by the soft weights.
         `path` forces one path for all samples (static training of one path)."""
         feats = self.stem(rgb, depth)
-        n = rgb.shape[0]
         if not self.is_dynamic or path is not None:
             return as_seg_output(self.run_path(path or 0, feats))
         logits = self.gate(feats)
         assert logits is not None
-        if self.gate_mode == "random":
-            index = torch.randint(0, self.num_paths, (n,), device=rgb.device)
-            weights = F.one_hot(index, self.num_paths).to(logits.dtype)
-            return run_paths_grouped(self, feats, index, weights, logits)
-        if self.gate_mode == "gumbel_hard":
-            weights = gumbel_softmax(logits, self.tau, hard=True)
-            return run_paths_grouped(self, feats, weights.argmax(1), weights, logits)
-        if self.gate_mode == "gumbel_soft":
-            weights = gumbel_softmax(logits, self.tau, hard=False)
-            return run_paths_blended(self, feats, weights, logits)
-        raise ValueError(f"unknown gate_mode {self.gate_mode!r}: use 'random', 'gumbel_hard' or 'gumbel_soft'")
+        return gated_train_forward(self, feats, logits, self.gate_mode, self.tau)

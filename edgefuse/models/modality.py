@@ -25,14 +25,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from edgefuse.errors import ConfigError
-from edgefuse.models.base import Features, InputNorm, SegModel, SegOutput, as_seg_output, run_paths_blended, run_paths_grouped
+from edgefuse.models.base import Features, InputNorm, SegModel, SegOutput, as_seg_output, gated_train_forward
 from edgefuse.models.config import Family, ModelConfig
 from edgefuse.models.gates import build_gate, pool_to
-from edgefuse.models.gumbel import gumbel_softmax
 from edgefuse.models.paths import PathSet
 
 MODALITIES = ("rgb", "depth")
@@ -203,21 +201,11 @@ class ModalityDynMM(SegModel):
         - 'gumbel_soft': every expert runs and outputs are blended by the soft weights.
         `path` forces one expert for all samples (stage I, one expert at a time)."""
         feats = self.stem(rgb, depth)
-        n = rgb.shape[0]
         if path is not None:
             return as_seg_output(self.run_path(path, feats))
         logits = self.gate(feats)
         assert logits is not None
-        if self.gate_mode == "random":
-            index = torch.randint(0, self.num_paths, (n,), device=rgb.device)
-            return run_paths_grouped(self, feats, index, F.one_hot(index, self.num_paths).to(logits.dtype), logits)
-        if self.gate_mode == "gumbel_hard":
-            weights = gumbel_softmax(logits, self.tau, hard=True)
-            return run_paths_grouped(self, feats, weights.argmax(1), weights, logits)
-        if self.gate_mode == "gumbel_soft":
-            weights = gumbel_softmax(logits, self.tau, hard=False)
-            return run_paths_blended(self, feats, weights, logits)
-        raise ConfigError(f"unknown gate_mode {self.gate_mode!r}: use 'random', 'gumbel_hard' or 'gumbel_soft'")
+        return gated_train_forward(self, feats, logits, self.gate_mode, self.tau)
 
 
 # Config fields that must agree between an expert and the checkpoint it is loaded from
