@@ -43,5 +43,11 @@ def test_quantized_graph_is_symmetric_per_channel(tmp_path):
     import onnxruntime as ort
 
     want = net(torch.from_numpy(feeds[0]["x"])).detach().numpy()
-    got = ort.InferenceSession(str(tmp_path / "q.onnx")).run(None, feeds[0])[0]
-    assert np.abs(got - want).max() < 0.1 * np.abs(want).max()   # close, not equal: it is int8
+    # The graph's Q/DQ arithmetic, run as written (no kernel fusion): close, not equal, it is
+    # int8. With fusion ORT picks its int8 kernels, whose accuracy depends on the CPU (on
+    # this AVX2 machine without VNNI the fused path is off by 12% of the range, unfused by 1%);
+    # that is a property of the machine, measured by benchmarks/export_latency.py.
+    so = ort.SessionOptions()
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    got = ort.InferenceSession(str(tmp_path / "q.onnx"), so).run(None, feeds[0])[0]
+    assert np.abs(got - want).max() < 0.03 * np.abs(want).max()
