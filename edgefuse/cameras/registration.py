@@ -169,17 +169,18 @@ class DepthRegistrar:
             pts = np.stack([xc, yc, zc], axis=-1).astype(np.float64)
             proj, _ = cv2.projectPoints(pts, np.zeros(3), np.zeros(3), _camera_matrix(c), self._color_dist)
             u, v = proj[:, 0, 0], proj[:, 0, 1]
-        # pixel centres at integers: pixel i covers [i - 0.5, i + 0.5)
-        ui = np.floor(u + 0.5).astype(np.int64)
-        vi = np.floor(v + 0.5).astype(np.int64)
+        # Pixel centres at integers: pixel i covers [i - 0.5, i + 0.5). The k pixels whose
+        # centres are nearest the projection start at floor(u - (k - 1) / 2 + 0.5) (k = 1:
+        # the pixel containing it).
+        k = self.splat
+        ui = np.floor(u + (1.0 - k / 2)).astype(np.int64)
+        vi = np.floor(v + (1.0 - k / 2)).astype(np.int64)
         zmm = np.minimum(np.rint(zc), _NO_DEPTH - 1).astype(np.uint16)
-        if self.splat > 1:
-            lo = -((self.splat - 1) // 2)
-            offs = np.arange(lo, lo + self.splat)
-            du, dv = np.meshgrid(offs, offs)
+        if k > 1:
+            du, dv = np.meshgrid(np.arange(k), np.arange(k))
             ui = (ui[:, None] + du.ravel()[None]).ravel()
             vi = (vi[:, None] + dv.ravel()[None]).ravel()
-            zmm = np.repeat(zmm, self.splat * self.splat)
+            zmm = np.repeat(zmm, k * k)
         inside = (ui >= 0) & (ui < c.width) & (vi >= 0) & (vi < c.height)
         lin = vi[inside] * c.width + ui[inside]
         zmm = zmm[inside]
