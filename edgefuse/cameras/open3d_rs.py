@@ -10,9 +10,10 @@ What Open3D's reader does differently from `bag:FILE` (worth knowing before choo
 - it reads `.bag` files only (Open3D 0.20 links librealsense 2.57; `.db3` recordings of
   librealsense >= 2.58 need `bag:FILE`), and only recordings of a device that has a name
   (a camera's do; some software-device recordings do not);
-- it plays through an `rs2::pipeline` in real time, so a slow reader skips frames, and
-  its depth is always aligned to colour (a calibration file's extrinsics cannot replace
-  the device's there).
+- it plays through an `rs2::pipeline` in real time, so a slow reader skips frames, its
+  syncer may pair a colour frame with a neighbouring depth frame (seen on a short
+  software-device recording), and its depth is always aligned to colour (a calibration
+  file's extrinsics cannot replace the device's there).
 `bag:FILE` plays every frame and can hand over unaligned depth; prefer it for evaluation.
 """
 
@@ -33,7 +34,7 @@ from edgefuse.cameras.base import (
     SourceOptions,
     SourceSpec,
 )
-from edgefuse.cameras.live import LiveCapture
+from edgefuse.cameras.live import LiveCapture, start_capture
 from edgefuse.cameras.realsense import check_record_path, record_segment
 from edgefuse.cameras.rs_frames import depth_to_mm
 from edgefuse.errors import ConfigError, EdgefuseError, require
@@ -250,10 +251,7 @@ class Open3DRealSenseSource(FrameSource):
             self._start()
         except SourceDisconnected as exc:
             raise EdgefuseError(f"{self.name}: {exc}") from exc
-        self._capture = LiveCapture(self._grab, name=self.name, queue_size=self.options.queue_size,
-                                    reconnect=self._reconnect, backoff=tuple(self.options.retry_backoff),
-                                    give_up_after=self.options.give_up_after,
-                                    on_status=self.on_status).start()
+        self._capture = start_capture(self, self._grab, self._reconnect, self.options)
 
     def _close(self) -> None:
         if self._capture is not None:

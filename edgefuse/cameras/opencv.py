@@ -31,7 +31,7 @@ from edgefuse.cameras.base import (
     SourceOptions,
     SourceSpec,
 )
-from edgefuse.cameras.live import LiveCapture
+from edgefuse.cameras.live import LiveCapture, start_capture
 from edgefuse.errors import ConfigError, EdgefuseError, require
 
 log = logging.getLogger(__name__)
@@ -197,10 +197,7 @@ class OpenCVSource(FrameSource):
             raise EdgefuseError(f"{self.name}: {exc}") from exc
         self._announce()
         if self.is_live:
-            self._capture = LiveCapture(self._grab, name=self.name, queue_size=self.options.queue_size,
-                                        reconnect=self._reconnect, backoff=tuple(self.options.retry_backoff),
-                                        give_up_after=self.options.give_up_after,
-                                        on_status=self.on_status).start()
+            self._capture = start_capture(self, self._grab, self._reconnect, self.options)
 
     def _check_build(self) -> None:
         """Sources that need a particular OpenCV backend refuse a build without it."""

@@ -24,7 +24,7 @@ from edgefuse.cameras.base import (
     SourceOptions,
     SourceSpec,
 )
-from edgefuse.cameras.live import LiveCapture
+from edgefuse.cameras.live import LiveCapture, start_capture
 from edgefuse.cameras.rs_frames import frameset_to_frame, intrinsics_of
 from edgefuse.errors import ConfigError, EdgefuseError, require
 
@@ -160,10 +160,7 @@ class RealSenseSource(FrameSource):
             self._start_pipeline()
         except SourceDisconnected as exc:
             raise EdgefuseError(f"{self.name}: {exc}") from exc
-        self._capture = LiveCapture(self._grab, name=self.name, queue_size=self.options.queue_size,
-                                    reconnect=self._reconnect, backoff=tuple(self.options.retry_backoff),
-                                    give_up_after=self.options.give_up_after,
-                                    on_status=self.on_status).start()
+        self._capture = start_capture(self, self._grab, self._reconnect, self.options)
 
     def _close(self) -> None:
         if self._capture is not None:
