@@ -42,6 +42,10 @@ def export(
                                                    "a camera spec as for --calib-data, "
                                                    "'synthetic' (default) or 'procedural'."),
     verify_frames: int = typer.Option(8, "--verify-frames", help="Number of verification frames."),
+    camera_calibration: Optional[str] = typer.Option(None, "--camera-calibration",
+                                                     help="camera.yaml (`edgefuse calibrate`) applied to camera-spec "
+                                                          "--calib-data / --verify-data, as `edgefuse run "
+                                                          "--calibration` applies it (depth registered)."),
     logits: bool = typer.Option(False, "--logits", help="Path graphs also output logits."),
     force: bool = typer.Option(False, "--force", help="Replace an existing bundle."),
 ) -> None:
@@ -53,6 +57,7 @@ def export(
     opts = ExportOptions(input_size=parse_size(input_size), paths=paths, precision=_enum(Precision, precision, "--precision"),
                          backend=_enum(Backend, backend, "--backend"), calib_data=calib_data,
                          calib_frames=calib_frames, verify_data=verify_data, verify_frames=verify_frames,
+                         camera_calibration=camera_calibration,
                          logits=logits, force=force)
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
                   console=console, transient=False) as bar:

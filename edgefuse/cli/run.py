@@ -26,7 +26,15 @@ def _status_printer():
 def run(
     bundle: str = typer.Option(..., "--bundle", help="Bundle folder written by `edgefuse export`."),
     camera: str = typer.Option("synthetic", "--camera",
-                               help="realsense[:SERIAL], bag:FILE, rosbag:FILE, folder:DIR[:SPLIT], synthetic[:SEED]."),
+                               help="realsense[:SERIAL], bag:FILE, rosbag:FILE, folder:DIR[:SPLIT], synthetic[:SEED], "
+                                    "opencv:INDEX|DEVICE|FILE|URL, openni[:INDEX|FILE.oni], open3d-realsense[:SERIAL], "
+                                    "open3d-bag:FILE."),
+    calibration: Optional[str] = typer.Option(None, "--calibration",
+                                              help="camera.yaml (ROS camera_info, `edgefuse calibrate`): use its "
+                                                   "intrinsics, and its depth_to_color to register depth."),
+    record: Optional[str] = typer.Option(None, "--record",
+                                         help="Live RealSense cameras: also record the stream (realsense: .db3, "
+                                              "open3d-realsense: .bag); replay with bag:FILE."),
     frames: Optional[int] = typer.Option(None, "--frames", help="Stop after N frames (default: until the source ends)."),
     backend: str = typer.Option("ort", "--backend", help="ort (default), tensorrt or torch."),
     budget_ms: Optional[float] = typer.Option(None, "--budget-ms",
@@ -65,7 +73,7 @@ def run(
                        min_depth_valid=min_depth_valid, realtime=realtime, show=show, save_video=save_video,
                        save_masks=save_masks, log=log, threads=threads,
                        backend_options={k: v for k, v in backend_options.items() if v is not None},
-                       on_status=_status_printer())
+                       on_status=_status_printer(), calibration=calibration, record=record)
     summary = run_pipeline(config)
     if as_json:
         print(json.dumps(summary.to_dict(), indent=2))

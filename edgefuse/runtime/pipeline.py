@@ -15,6 +15,7 @@ counts them.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -55,6 +56,11 @@ class RunConfig:
     # Called with each camera status line (disconnect / retry / recovery), possibly from the
     # capture thread; None: the lines are logged. The CLI passes a printer.
     on_status: Callable[[str], None] | None = None
+    # A ROS camera_info YAML (`edgefuse calibrate`): its intrinsics replace the device's and,
+    # with depth_to_color in it, depth is registered with it (edgefuse.cameras.camera_info).
+    calibration: str | None = None
+    # Live RealSense sources: also record the stream to this file (replay with bag:FILE).
+    record: str | None = None
 
     def __post_init__(self) -> None:
         if self.frames is not None and self.frames < 0:
@@ -80,14 +86,25 @@ def open_bundle(path: str | Path) -> Any:
     return load_bundle(path, check_hashes=True)
 
 
-def open_camera(spec: str, bundle: Any, frames: int | None, realtime: bool) -> Any:
-    """The frame source; the synthetic camera renders at the bundle's input size."""
-    from edgefuse.cameras import open_source, parse_spec
+def open_camera(spec: str, bundle: Any, frames: int | None, realtime: bool, calibration: Any = None,
+                record: str | None = None) -> Any:
+    """The frame source; the synthetic camera renders at the bundle's input size.
 
+    calibration: a camera_info YAML path or CameraCalibration (`--calibration`); record: a
+    file the live RealSense sources record to (`--record`)."""
+    from edgefuse.cameras import open_source, parse_spec
+    from edgefuse.cameras.base import source_class
+
+    kind = parse_spec(spec).kind
     options: dict[str, Any] = {"frames": frames, "realtime": realtime or None}
-    if parse_spec(spec).kind == "synthetic":
+    if kind == "synthetic":
         options["size"] = tuple(bundle.manifest.input_size)
-    return open_source(spec, **options)
+    if record is not None:
+        if "record" not in {f.name for f in dataclasses.fields(source_class(kind).Options)}:
+            raise ConfigError(f"--record works with the live RealSense cameras (realsense[:SERIAL], "
+                              f"open3d-realsense[:SERIAL]), not {kind!r}")
+        options["record"] = record
+    return open_source(spec, calibration=calibration, **options)
 
 
 # --- frames with retry -----------------------------------------------------------------------------
@@ -148,7 +165,7 @@ class Pipeline:
             options.setdefault("threads", config.threads)
         self.runner = runner if runner is not None else make_runner(config.backend, self.bundle, **options)
         self.source = source if source is not None else open_camera(
-            config.camera, self.bundle, config.frames, config.realtime)
+            config.camera, self.bundle, config.frames, config.realtime, config.calibration, config.record)
         self.status_events = 0            # camera status lines seen (disconnect / retry / recovery)
         self._status_lock = threading.Lock()
         self._attach_status(self.source)  # before the source is opened (run() opens it)
