@@ -3,12 +3,64 @@
 from __future__ import annotations
 
 import re
+from typing import Any, Iterator
 
-from rich.console import Console
+from rich.console import Console, Group
+from rich.table import Table
 
 from edgefuse.errors import EdgefuseError
 
-console = Console()
+
+def _tables(renderable: Any) -> Iterator[Table]:
+    """The tables in what is printed (also inside a Group, as the eval report is)."""
+    if isinstance(renderable, Table):
+        yield renderable
+    elif isinstance(renderable, Group):
+        for child in renderable.renderables:
+            yield from _tables(child)
+
+
+class CliConsole(Console):
+    """The console every command prints its human output with (issue 9).
+
+    Two rules, so that the names a user copies (models, weights, graphs, files, hashes)
+    always come out whole, whatever the command and whoever wrote its table:
+    - no table cell is cut with "…": a cell too wide for its column folds onto the next line;
+    - off a terminal (piped, redirected, in CI) a table is printed at its natural width, not
+      cut to 80 columns ($COLUMNS sizes terminals), so `edgefuse info | grep` sees whole rows.
+    Everything else is rich's usual behaviour (colour off a terminal, NO_COLOR honoured).
+    """
+
+    def print(self, *objects: Any, **kwargs: Any) -> None:
+        tables = [t for o in objects for t in _tables(o)]
+        wide = self.options.update_width(1 << 16)   # to measure what a table needs, uncut
+        for table in tables:
+            # A no_wrap column that cannot fit is cropped whatever its overflow; when even
+            # the table's minimum does not fit, let every column fold instead.
+            crop = self.is_terminal and self.measure(table, options=wide).minimum > self.width
+            for column in table.columns:
+                if column.overflow == "ellipsis":
+                    column.overflow = "fold"
+                if crop:
+                    column.no_wrap = False
+        if not tables or self.is_terminal or kwargs.get("width") is not None:
+            super().print(*objects, **kwargs)
+            return
+        natural = max(self.measure(t, options=wide).maximum for t in tables)
+        if natural <= self.width:
+            super().print(*objects, **kwargs)
+            return
+        # rich lays out and crops at the console's width, so widen it for this print only
+        # (None, rich's "ask the terminal / $COLUMNS", is restored after)
+        saved = self._width
+        self._width = natural
+        try:
+            super().print(*objects, **kwargs)
+        finally:
+            self._width = saved
+
+
+console = CliConsole()
 
 
 def parse_size(text: str | None) -> tuple[int, int] | None:
