@@ -74,3 +74,33 @@ def tiny_dataset(tmp_path_factory):
     def make(frames: int = 8, size: tuple[int, int] = (64, 64), seed: int = 0):
         return write_tiny_seg_dataset(tmp_path_factory.mktemp("tinyds"), frames, size, seed)
     return make
+
+
+class OutputMode:
+    """How the human output is read; `assert_whole` checks a printed text against it."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def assert_whole(self, text: str, names) -> None:
+        """Every name appears whole, nothing is cut with an ellipsis, and in a terminal no
+        table is wider than the terminal (text lines printed unwrapped on purpose, such as a
+        command to copy, may be)."""
+        assert "…" not in text, text
+        for name in names:
+            assert name in text, f"{name!r} is cut ({self.name}):\n{text}"
+        if self.name == "terminal-80":
+            rows = [line for line in text.splitlines() if set(line) & set("│┃─━")]
+            assert max(map(len, rows), default=0) <= 80, text
+
+
+@pytest.fixture(params=["pipe", "terminal-80"])
+def output_mode(request, monkeypatch) -> OutputMode:
+    """Human output the two ways a user reads it (issue 9): piped (not a terminal, with
+    COLUMNS=80 and NO_COLOR=1 in the environment) and in an 80-column terminal."""
+    monkeypatch.setenv("COLUMNS", "80")
+    monkeypatch.setenv("NO_COLOR", "1")
+    if request.param == "terminal-80":
+        from edgefuse.cli.common import CliConsole
+        monkeypatch.setattr(CliConsole, "is_terminal", property(lambda self: True))
+    return OutputMode(request.param)

@@ -23,12 +23,13 @@ def _tables(renderable: Any) -> Iterator[Table]:
 class CliConsole(Console):
     """The console every command prints its human output with (issue 9).
 
-    Two rules, so that the names a user copies (models, weights, graphs, files, hashes)
-    always come out whole, whatever the command and whoever wrote its table:
+    Two rules, so that the names a user copies (models, weights, graphs, files, hashes,
+    paths) always come out whole, whatever the command and whoever wrote its table:
     - no table cell is cut with "…": a cell too wide for its column folds onto the next line;
-    - off a terminal (piped, redirected, in CI) a table is printed at its natural width, not
-      cut to 80 columns ($COLUMNS sizes terminals), so `edgefuse info | grep` sees whole rows.
-    Everything else is rich's usual behaviour (colour off a terminal, NO_COLOR honoured).
+    - off a terminal (piped, redirected, in CI) nothing is fitted to 80 columns ($COLUMNS
+      sizes terminals): a table is printed at its natural width and a line of text is as
+      long as its content, so `edgefuse info | grep` sees whole names and whole rows.
+    Everything else is rich's usual behaviour (no colour off a terminal, NO_COLOR honoured).
     """
 
     def print(self, *objects: Any, **kwargs: Any) -> None:
@@ -43,10 +44,12 @@ class CliConsole(Console):
                     column.overflow = "fold"
                 if crop:
                     column.no_wrap = False
-        if not tables or self.is_terminal or kwargs.get("width") is not None:
+        if self.is_terminal or kwargs.get("width") is not None:
             super().print(*objects, **kwargs)
             return
-        natural = max(self.measure(t, options=wide).maximum for t in tables)
+        if not tables:
+            kwargs.setdefault("soft_wrap", True)
+        natural = max((self.measure(t, options=wide).maximum for t in tables), default=0)
         if natural <= self.width:
             super().print(*objects, **kwargs)
             return
@@ -63,13 +66,14 @@ class CliConsole(Console):
 console = CliConsole()
 
 
-def parse_size(text: str | None) -> tuple[int, int] | None:
-    """'480x640' -> (480, 640) (height x width, as ESANet and the issues write it)."""
+def parse_size(text: str | None, flag: str = "--input-size") -> tuple[int, int] | None:
+    """'480x640' -> (480, 640) (height x width, as ESANet and the issues write it); `flag`
+    names the option in the error."""
     if text is None:
         return None
     m = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", text)
     if not m:
-        raise EdgefuseError(f"input size {text!r} is not HxW, e.g. 480x640 (height x width)")
+        raise EdgefuseError(f"{flag} {text!r} is not HxW, e.g. 480x640 (height x width)")
     return int(m.group(1)), int(m.group(2))
 
 

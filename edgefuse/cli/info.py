@@ -8,6 +8,7 @@ from typing import Optional
 import typer
 
 from edgefuse.cli.common import console, gmac, parse_size
+from edgefuse.errors import EdgefuseError
 
 
 def info(
@@ -39,6 +40,9 @@ def info(
                           r.get("data", ""))
         console.print(table if rows else "No shipped weights in this install.")
         return
+    if name is None and input_size is not None:
+        raise EdgefuseError(f"--input-size {input_size} needs a model: edgefuse info NAME --input-size "
+                            f"{input_size} (the list of models has no sizes to change)")
     if name is None:
         names = list_configs()
         if as_json:
