@@ -32,13 +32,18 @@ class CliConsole(Console):
     Everything else is rich's usual behaviour (no colour off a terminal, NO_COLOR honoured).
     """
 
+    def natural_width(self, renderable: Any, minimum: bool = False) -> int:
+        """The width `renderable` takes when nothing limits it (its minimum: when every
+        column is as narrow as its longest word)."""
+        measured = self.measure(renderable, options=self.options.update_width(1 << 16))
+        return measured.minimum if minimum else measured.maximum
+
     def print(self, *objects: Any, **kwargs: Any) -> None:
         tables = [t for o in objects for t in _tables(o)]
-        wide = self.options.update_width(1 << 16)   # to measure what a table needs, uncut
         for table in tables:
             # A no_wrap column that cannot fit is cropped whatever its overflow; when even
             # the table's minimum does not fit, let every column fold instead.
-            crop = self.is_terminal and self.measure(table, options=wide).minimum > self.width
+            crop = self.is_terminal and self.natural_width(table, minimum=True) > self.width
             for column in table.columns:
                 if column.overflow == "ellipsis":
                     column.overflow = "fold"
@@ -49,7 +54,7 @@ class CliConsole(Console):
             return
         if not tables:
             kwargs.setdefault("soft_wrap", True)
-        natural = max((self.measure(t, options=wide).maximum for t in tables), default=0)
+        natural = max(map(self.natural_width, tables), default=0)
         if natural <= self.width:
             super().print(*objects, **kwargs)
             return

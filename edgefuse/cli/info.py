@@ -57,7 +57,7 @@ def info(
         # The description is shown where it gets room to be read: always off a terminal
         # (pipes get whole lines), in a terminal when it is wide enough.
         described = not console.is_terminal or (
-            _natural_width(_models_table(rows, False)) + MIN_DESCRIPTION <= console.width)
+            console.natural_width(_models_table(rows, False)) + MIN_DESCRIPTION <= console.width)
         console.print(_models_table(rows, described))
         if not described:
             console.print("Descriptions: [bold]edgefuse info NAME[/], a wider terminal, or --json")
@@ -113,10 +113,6 @@ def _models_table(rows: list[tuple[str, ...]], with_description: bool):
     for row in rows:
         table.add_row(*(row if with_description else row[:-1]))
     return table
-
-
-def _natural_width(table) -> int:
-    return console.measure(table, options=console.options.update_width(1 << 16)).maximum
 
 
 def register(app: typer.Typer) -> None:

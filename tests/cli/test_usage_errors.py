@@ -127,3 +127,14 @@ def test_usage_error_does_not_import_torch():
 def test_help_exits_0():
     proc = _run(["--help"])
     assert proc.returncode == 0 and "Usage: edgefuse" in proc.stdout and "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("path", [p for p, _, _ in _commands()], ids=" ".join)
+def test_every_command_has_help(capsys, path):
+    """Help renders for every command with the installed typer / click (typer < 0.16 cannot
+    render help with click >= 8.2: why pyproject asks for typer >= 0.16)."""
+    from edgefuse.cli.main import main
+
+    assert main([*path, "--help"]) == 0
+    out = capsys.readouterr().out
+    assert f"Usage: edgefuse {' '.join(path)}" in out
