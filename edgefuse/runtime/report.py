@@ -195,6 +195,7 @@ td,th{border:1px solid #d5d9e0;padding:4px 10px}th{background:#f1f3f7}
 table.num td{text-align:right;font-variant-numeric:tabular-nums}table.num td:first-child{text-align:left}
 table.kv td:first-child{color:#556;white-space:nowrap}
 code{white-space:nowrap;font-size:1.05em}.note{color:#556;font-size:.9em;margin:.3em 0 .6em}
+.scroll{overflow-x:auto}
 .plots{display:flex;flex-wrap:wrap;gap:12px}
 .plots figure{margin:0;flex:1 1 320px;border:1px solid #e3e6ec;padding:6px}
 .plots img{width:100%;height:auto}figcaption{font-size:.85em;color:#556;text-align:center}
@@ -235,7 +236,7 @@ def html_report(result: BenchResult) -> str:
             f"<div class='headline'><div class='big'>{e(big)}</div><div class='sub'>{e(sub)}</div></div>"
             f"{warns}<ul class='details'>{details}</ul>"
             f"<h2>Latency per graph (ms)</h2><p class='note'>{e(TABLE_NOTE)}</p>"
-            f"<table class='num'><tr>{head}</tr>{rows}</table>"
+            f"<div class='scroll'><table class='num'><tr>{head}</tr>{rows}</table></div>"
             f"<h2>Plots</h2><div class='plots'>{plots}</div>"
             f"<h2>Machine and run</h2><table class='kv'>{machine}</table></body></html>\n")
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import io
 import re
 
-import numpy as np
 import pytest
 from rich.table import Table
 
@@ -73,46 +72,10 @@ def test_info_keeps_names(output_mode, capsys, argv):
     output_mode.assert_whole(text, names)
 
 
-def _latency(mean: float) -> dict[str, float]:
-    from edgefuse.runtime.stats import LatencyStats
-
-    rng = np.random.default_rng(int(mean))
-    return LatencyStats.of(rng.gamma(20.0, mean / 20.0, 50)).to_dict()
-
-
-def bench_result(paths: int = 9, ms: float = 180.0):
-    """A bench result as a slow machine gives it: many paths, latencies over 100 ms."""
-    from edgefuse.runtime.bench import BenchResult
-
-    data = {
-        "model": "dynmm-modality-r18-custom-long-name", "input_size": [480, 640], "backend": "ort",
-        "bundle": "/robots/bundles/dynmm-modality-r18-custom-long-name-480x640",
-        "settings": {"warmup": 20, "iterations": 200, "duration_s": None, "frames": 100, "camera": "synthetic"},
-        "stem_gate": {"madds": 2.1e9, "latency_ms": _latency(ms / 8), "overhead_vs_full_path": 0.12},
-        "paths": [{"index": k, "madds": (30 + 5 * k) * 1e9, "path_madds": (28 + 5 * k) * 1e9,
-                   "latency_ms": _latency(ms + 40 * k), "frame_p50_ms": ms + 40 * k} for k in range(paths)],
-        "dynamic": {"frames": 100, "full_path": paths - 1, "depth_fallbacks": 3,
-                    "path_distribution": {str(k): 1 / paths for k in range(paths)},
-                    "expected_latency_ms": 1234.5, "mean_latency_ms": 1210.25, "static_latency_ms": 1530.75,
-                    "speedup": 1530.75 / 1210.25},
-        "end_to_end": {k: _latency(v) for k, v in (("capture_ms", 33), ("inference_ms", 1210), ("post_ms", 2),
-                                                    ("frame_ms", 1245))},
-        "memory": {"files_total_bytes": 321_000_000, "session_rss_delta_bytes": 900_000_000},
-        "machine": {"platform": "Linux-6.1-aarch64-with-glibc2.35", "cpu": "ARMv8 Processor rev 1 (v8l)",
-                    "cpu_count": 6, "affinity": 6, "python": "3.10.12", "onnxruntime": "1.18.0",
-                    "edgefuse": "0.1.0", "date": "2026-01-01T00:00:00+00:00",
-                    "providers": ["TensorrtExecutionProvider", "CUDAExecutionProvider"]},
-    }
-    warning = ("coefficient of variation over 2.5% for stem_gate 3.1%, path_0 4.0%: the machine is busy "
-               "or throttling, numbers may not be stable (close other work, pin threads, or run longer with "
-               "--duration)")
-    return BenchResult(data, warnings=[warning])
-
-
-def test_bench_table_keeps_every_column(output_mode, capsys):
+def test_bench_table_keeps_every_column(output_mode, capsys, slow_bench_result):
     from edgefuse.runtime.report import HEADER, render_bench
 
-    render_bench(bench_result(), console)
+    render_bench(slow_bench_result, console)
     text = capsys.readouterr().out
     table = text.split("path mix")[0]
     header = next(line for line in table.splitlines() if line.split()[:2] == ["graph", "GMAC"])
