@@ -159,9 +159,9 @@ def inspect(bundle: Path = typer.Argument(..., help="Bundle folder written by `e
     for k, v in rows:
         head.add_row(k, v)
     console.print(head)
-    paths = Table(title="paths")
-    for col in ("index", "decision", "MAdds/frame", "depth encoder", "graph", "file", "inputs"):
-        paths.add_column(col)
+    paths = Table(title="paths (MAdds per frame)")
+    for col in ("index", "decision", "MAdds", "depth encoder", "graph", "file", "inputs"):
+        paths.add_column(col, no_wrap=col == "file")
     for p in m.paths:
         paths.add_row(str(p.index), "".join("1" if d else "0" for d in p.decision), _madds(p.madds),
                       _madds(p.depth_encoder_madds), _madds(p.path_madds), p.file, ", ".join(p.inputs))
