@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from edgefuse.cameras import Frame
@@ -59,6 +60,7 @@ class NodeCore:
             bundle = open_bundle(config.bundle)
         self.config = config
         self.transport = transport
+        self.name = name
         m = bundle.manifest
         policy = make_policy(m, PolicyConfig(budget_ms=config.budget, min_depth_valid=config.min_depth_valid))
         self.runner = runner if runner is not None else make_runner(config.backend, bundle,
@@ -102,7 +104,8 @@ class NodeCore:
 
     def missing_input_message(self, image_topics: list[str]) -> str:
         c = self.config
-        seen = ", ".join(sorted(image_topics)) or "none"
+        own = f"/{self.name.strip('/')}/"    # the node's own outputs are no camera
+        seen = ", ".join(sorted(t for t in image_topics if not t.startswith(own))) or "none"
         return (f"no image arrived on {c.rgb_topic} within {c.input_timeout:g} s (image topics now: {seen}); "
                 "start the camera driver, or set rgb_topic (remap or parameter) to its colour topic")
 
@@ -207,8 +210,19 @@ class NodeCore:
             self.transport.log("warn", line)
 
 
-def check_startup(core: NodeCore, image_topics: Any) -> None:
-    """Wait for the first colour image; raise the one-line start-up error when none comes.
-    `image_topics()` lists the image topics that do exist (for the message)."""
-    if not core.wait_for_input(core.config.input_timeout):
-        raise EdgefuseError(core.missing_input_message(list(image_topics())))
+def check_startup(core: NodeCore, image_topics: Callable[[], list[str]],
+                  alive: Callable[[], bool] = lambda: True, step: Callable[[], None] | None = None) -> bool:
+    """Wait for the first colour image; raise the one-line start-up error when none comes
+    within input_timeout. `image_topics()` lists the image topics that do exist (for the
+    message); `alive()` False (Ctrl-C during the wait) returns False; `step()` runs between
+    checks (ROS 2 spins its executor there)."""
+    timeout = core.config.input_timeout
+    deadline = None if timeout <= 0 else time.monotonic() + timeout
+    while not core.wait_for_input(0.05 if step is not None else 0.1):
+        if not alive():
+            return False
+        if deadline is not None and time.monotonic() > deadline:
+            raise EdgefuseError(core.missing_input_message(list(image_topics())))
+        if step is not None:
+            step()
+    return True

@@ -47,11 +47,17 @@ class StampSync:
         self.depth_timeout = depth_timeout_s
         self.clock = clock
         self._pairer: NearestPairer = NearestPairer(max_gap=slop_s)
-        self._last_depth = clock()       # the first depth_timeout seconds wait for depth
+        # Arrival of the last depth message; the first colour image starts the clock, so a
+        # node started long before its camera still waits depth_timeout for the first depth.
+        self._last_depth: float | None = None
         self._lock = threading.Lock()
 
     def depth_live(self) -> bool:
-        return self.use_depth and self.clock() - self._last_depth <= self.depth_timeout
+        if not self.use_depth:
+            return False
+        if self._last_depth is None:
+            self._last_depth = self.clock()
+        return self.clock() - self._last_depth <= self.depth_timeout
 
     def add_color(self, stamp_ns: int, msg: Any) -> list[Pair]:
         now = time.perf_counter()

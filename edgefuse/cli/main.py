@@ -34,6 +34,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "edgefuse.cli.train",
     "edgefuse.cli.eval",
     "edgefuse.cli.export",
+    "edgefuse.cli.ros",
 )
 
 for _name in COMMAND_MODULES:

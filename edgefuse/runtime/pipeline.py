@@ -52,6 +52,9 @@ class RunConfig:
     backend_options: dict[str, Any] = field(default_factory=dict)
     max_source_errors: int = 10       # consecutive source failures before giving up
     retry_backoff_s: float = 0.2      # first wait before re-opening a failed source
+    save_bag: str | None = None       # the ROS node's outputs as a bag (.bag: ROS 1, else ROS 2)
+    bag_inputs: bool = False          # ... with the input colour / depth / camera_info
+    bag_storage: str | None = None    # ROS 2 bags: mcap (default) or sqlite3
     # Called with each camera status line (disconnect / retry / recovery), possibly from the
     # capture thread; None: the lines are logged. The CLI passes a printer.
     on_status: Callable[[str], None] | None = None
@@ -59,6 +62,8 @@ class RunConfig:
     def __post_init__(self) -> None:
         if self.frames is not None and self.frames < 0:
             raise ConfigError(f"--frames must be >= 0, got {self.frames}")
+        if (self.bag_inputs or self.bag_storage is not None) and not self.save_bag:
+            raise ConfigError("--bag-inputs / --bag-storage need --save-bag OUT")
 
 
 # --- bundle -> policy ---------------------------------------------------------------------------
@@ -166,6 +171,11 @@ class Pipeline:
             sinks.append(VideoSink(c.save_video, self.palette))
         if c.show:
             sinks.append(WindowSink(self.palette))
+        if c.save_bag:
+            # The bag holds exactly what the ROS node publishes, so its sink is the node's.
+            from edgefuse.ros_bridge.bag_sink import BagSink
+
+            sinks.append(BagSink(c.save_bag, self.palette, storage=c.bag_storage, inputs=c.bag_inputs))
         return sinks
 
     # --- camera status ------------------------------------------------------------------------
