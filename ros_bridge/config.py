@@ -32,6 +32,11 @@ class OutputQos(str, enum.Enum):
     BEST_EFFORT = "best_effort"
 
 
+# realsense-ros names the topics of its ROS 2 wrapper /camera/camera/...: the ROS 2 node's defaults.
+ROS2_TOPICS = {"rgb_topic": "/camera/camera/color/image_raw",
+               "depth_topic": "/camera/camera/aligned_depth_to_color/image_raw",
+               "camera_info_topic": "/camera/camera/color/camera_info"}
+
 # Parameters the node itself sets (latched outputs) or that ROS 2 declares on every node:
 # present on the parameter server, never options.
 NOT_OPTIONS = frozenset({"classes", "use_sim_time"})
@@ -89,9 +94,12 @@ class NodeConfig:
         return self.budget_ms if self.budget_ms > 0 else None
 
     @classmethod
-    def from_params(cls, params: dict[str, Any], overrides: dict[str, Any] | None = None) -> "NodeConfig":
-        """From ROS parameters (the node's private ones) and the command line's `overrides`."""
-        given = {k: v for k, v in params.items() if k not in NOT_OPTIONS and not k.startswith("qos_overrides")}
+    def from_params(cls, params: dict[str, Any], overrides: dict[str, Any] | None = None,
+                    defaults: dict[str, Any] | None = None) -> "NodeConfig":
+        """From ROS parameters (the node's private ones) and the command line's `overrides`;
+        `defaults` replace the dataclass's own (ROS2_TOPICS for the ROS 2 node)."""
+        given = dict(defaults or {})
+        given.update({k: v for k, v in params.items() if k not in NOT_OPTIONS and not k.startswith("qos_overrides")})
         given.update({k: v for k, v in (overrides or {}).items() if v is not None})
         return from_dict(cls, given, where="edgefuse node parameters")
 

@@ -83,12 +83,15 @@ class NodeCore:
         self._running = False
 
     # --- lifecycle ---------------------------------------------------------------------------
-    def start(self) -> None:
-        self.runner.__enter__()             # activate: engines load here, before any frame
+    def start(self, worker: bool = True) -> None:
+        """Activate the runner (engines load here, before any frame), latch the classes and
+        start the worker (`worker=False`: the caller runs `handle()` itself, as tests do)."""
+        self.runner.__enter__()
         self.transport.publish(Topic.CLASSES, self.classes_json)
         self._running = True
-        self._worker = threading.Thread(target=self._work, name="edgefuse-inference", daemon=True)
-        self._worker.start()
+        if worker:
+            self._worker = threading.Thread(target=self._work, name="edgefuse-inference", daemon=True)
+            self._worker.start()
 
     def stop(self) -> None:
         self._running = False

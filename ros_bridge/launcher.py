@@ -36,3 +36,11 @@ def run_node(ros: str, overrides: dict[str, Any], ros_args: list[str]) -> None:
     """Start the node and block until ROS shuts it down."""
     module, _ = ADAPTERS[detect_ros(ros)]
     importlib.import_module(module).run(overrides, ros_args)
+
+
+def node_main(ros: str, argv: list[str]) -> int:
+    """The ROS packages' `edgefuse_node` script: `edgefuse ros --ros N` with the launcher's
+    arguments (__name:=, __log:=, remaps; ROS 2: --ros-args ...), its errors one line, exit 2."""
+    from edgefuse.cli.main import main
+
+    return main(["ros", "--ros", ros, *argv])

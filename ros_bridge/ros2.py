@@ -20,7 +20,7 @@ import enum
 from typing import Any
 
 from edgefuse.errors import EdgefuseError
-from edgefuse.ros_bridge.config import InputQos, NodeConfig, OutputQos
+from edgefuse.ros_bridge.config import ROS2_TOPICS, InputQos, NodeConfig, OutputQos
 from edgefuse.ros_bridge.core import NodeCore, check_startup
 from edgefuse.ros_bridge.messages import LAZY, DiagnosticsMessage, ImageMessage, InfoMessage, Topic
 
@@ -120,7 +120,7 @@ def _param_value(value: Any) -> Any:
 def read_config(node: Any, overrides: dict[str, Any]) -> NodeConfig:
     """Every parameter the node was given, validated; then the others declared with defaults."""
     given = {name: p.value for name, p in node.get_parameters_by_prefix("").items()}
-    config = NodeConfig.from_params(given, overrides)
+    config = NodeConfig.from_params(given, overrides, defaults=ROS2_TOPICS)
     for f in dataclasses.fields(NodeConfig):
         if f.name not in given:
             node.declare_parameter(f.name, _param_value(getattr(config, f.name)))
@@ -138,7 +138,8 @@ def run(overrides: dict[str, Any], argv: list[str], name: str = "edgefuse") -> N
         config = read_config(node, overrides)
         transport = Ros2Transport(node, r, config)
         core = NodeCore(config, transport, name=node.get_name())
-        node.declare_parameter("classes", core.classes)
+        if not node.has_parameter("classes"):
+            node.declare_parameter("classes", core.classes)
         core.start()
         sub_qos = (r["qos_profile_sensor_data"] if config.input_qos is InputQos.SENSOR_DATA else
                    r["QoSProfile"](depth=5, history=r["HistoryPolicy"].KEEP_LAST,

@@ -3,7 +3,9 @@ stamps (a float of seconds would lose them) written to ROS 1 / ROS 2 bags with r
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -90,3 +92,51 @@ def read_bag(path: Path) -> dict[str, list[tuple[int, object]]]:
         for conn, t, raw in reader.messages():
             out.setdefault(conn.topic, []).append((t, reader.deserialize(raw, conn.msgtype)))
     return out
+
+
+# --- message fields for the pure core (what rospy / rclpy messages expose) ---------------------
+def _stamp_fields(stamp_ns: int, rospy_style: bool) -> SimpleNamespace:
+    sec, nsec = divmod(stamp_ns, 1_000_000_000)
+    return SimpleNamespace(secs=sec, nsecs=nsec) if rospy_style else SimpleNamespace(sec=sec, nanosec=nsec)
+
+
+def image_msg(array: np.ndarray, encoding: str, stamp_ns: int, frame_id: str = FRAME_ID, step: int | None = None,
+              data: bytes | None = None, rospy_style: bool = False) -> SimpleNamespace:
+    """A sensor_msgs/Image as fields: `step` / `data` override the consistent ones (faults)."""
+    a = np.ascontiguousarray(array)
+    h, w = a.shape[:2]
+    row = a.nbytes // h
+    return SimpleNamespace(header=SimpleNamespace(stamp=_stamp_fields(stamp_ns, rospy_style), frame_id=frame_id),
+                           height=h, width=w, encoding=encoding, is_bigendian=0, step=row if step is None else step,
+                           data=a.tobytes() if data is None else data)
+
+
+def info_msg(stamp_ns: int, h: int = H, w: int = W) -> SimpleNamespace:
+    return SimpleNamespace(header=SimpleNamespace(stamp=_stamp_fields(stamp_ns, False), frame_id=FRAME_ID),
+                           height=h, width=w, distortion_model="plumb_bob", d=[0.1, -0.05, 0, 0, 0.01],
+                           k=[50.0, 0, 32, 0, 51, 24, 0, 0, 1], r=[1.0, 0, 0, 0, 1, 0, 0, 0, 1],
+                           p=[50.0, 0, 32, 0, 0, 51, 24, 0, 0, 0, 1, 0])
+
+
+class RecordingTransport:
+    """The core's transport as a recorder: what a ROS adapter would publish and log."""
+
+    def __init__(self, subscribed=()) -> None:
+        self.sent: list[tuple[object, object]] = []
+        self.logs: list[tuple[str, str]] = []
+        self.subs = set(subscribed)
+
+    def publish(self, topic, message) -> None:
+        self.sent.append((topic, message))
+
+    def subscribed(self, topic) -> bool:
+        return topic in self.subs
+
+    def now_ns(self) -> int:
+        return time.time_ns()
+
+    def log(self, level: str, text: str) -> None:
+        self.logs.append((level, text))
+
+    def on(self, topic) -> list:
+        return [m for t, m in self.sent if t == topic]
