@@ -171,7 +171,7 @@ class NodeCore:
         self.diagnostics.frame(record["path"], result.latency_ms["total"], record.get("publish_delay_ms"), fallback)
         if fallback:
             why = _NO_DEPTH_WHY.get(pair.state, "depth {issues} ({fraction:.0%} valid pixels; 0/NaN = no measurement)")
-            self._warn("depth_fallback", f"{self.config.depth_topic}: " + why.format(
+            self._warn(f"depth_fallback:{pair.state.value}", f"{self.config.depth_topic}: " + why.format(
                 timeout=self.config.depth_timeout, slop=self.config.sync_slop, issues=result.health.describe(),
                 fraction=record["depth_valid_fraction"]) + "; running the RGB-only path")
         return result

@@ -39,8 +39,8 @@ class Topic(str, enum.Enum):
         return self.value if self.value.startswith("/") else f"{prefix.rstrip('/')}/{self.value}"
 
 
-#: Outputs computed only while someone subscribes (the usual courtesy for debug images).
-LAZY = frozenset({Topic.MASK_COLOR, Topic.OVERLAY})
+#: The sensor_msgs/Image outputs (mask_color and overlay are computed only while subscribed).
+IMAGES = (Topic.MASK, Topic.MASK_COLOR, Topic.OVERLAY)
 
 
 @dataclass(frozen=True)

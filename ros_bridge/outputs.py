@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from edgefuse.ros_bridge.config import MaskSize
-from edgefuse.ros_bridge.messages import (LAZY, ImageMessage, InfoMessage, MaskEncoder, Topic, frame_info_json,
+from edgefuse.ros_bridge.messages import (ImageMessage, InfoMessage, MaskEncoder, Topic, frame_info_json,
                                           header_of)
 from edgefuse.runtime.sinks import FrameOutput
 
@@ -44,16 +44,20 @@ class TopicSink:
         now = outlet.now_ns()
         if now is not None:   # input stamp -> mask on the wire (REFERENCE: "delay from real time")
             out.record["publish_delay_ms"] = round((now - header.stamp_ns) / 1e6, 3)
-        lazy = {t: outlet.subscribed(t) for t in LAZY}
-        if lazy[Topic.MASK_COLOR]:
+        sent = [Topic.MASK]
+        if outlet.subscribed(Topic.MASK_COLOR):
             outlet.publish(Topic.MASK_COLOR, ImageMessage(header, enc.color(values)))
-        if lazy[Topic.OVERLAY]:
+            sent.append(Topic.MASK_COLOR)
+        if outlet.subscribed(Topic.OVERLAY):
             size = (values.shape[0], values.shape[1])
             outlet.publish(Topic.OVERLAY, ImageMessage(header, enc.overlay(values, enc.background(out, size))))
+            sent.append(Topic.OVERLAY)
         if enc.mask_size is MaskSize.NETWORK:
             info = enc.camera_info(out.frame, (values.shape[0], values.shape[1]))
             if info is not None:
                 outlet.publish(Topic.CAMERA_INFO, InfoMessage(header, info))
+                sent.append(Topic.CAMERA_INFO)
+        out.record["outputs"] = [t.value for t in sent]   # which lazy outputs this frame fed
 
     def close(self) -> None:
         pass

@@ -15,7 +15,7 @@ from typing import Any
 from edgefuse.errors import EdgefuseError
 from edgefuse.ros_bridge.config import NodeConfig
 from edgefuse.ros_bridge.core import NodeCore, check_startup
-from edgefuse.ros_bridge.messages import LAZY, DiagnosticsMessage, ImageMessage, InfoMessage, Topic
+from edgefuse.ros_bridge.messages import IMAGES, DiagnosticsMessage, ImageMessage, InfoMessage, Topic
 
 
 class Ros1Transport:
@@ -26,7 +26,7 @@ class Ros1Transport:
         self.m = msgs
         image, string = msgs["Image"], msgs["String"]
         pub = rospy.Publisher
-        self.pubs = {t: pub(f"~{t.value}", image, queue_size=2) for t in (Topic.MASK, *LAZY)}
+        self.pubs = {t: pub(f"~{t.value}", image, queue_size=2) for t in IMAGES}
         self.pubs[Topic.CAMERA_INFO] = pub(f"~{Topic.CAMERA_INFO.value}", msgs["CameraInfo"], queue_size=2)
         self.pubs[Topic.FRAME_INFO] = pub(f"~{Topic.FRAME_INFO.value}", string, queue_size=10)
         self.pubs[Topic.CLASSES] = pub(f"~{Topic.CLASSES.value}", string, queue_size=1, latch=True)

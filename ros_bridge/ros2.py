@@ -22,7 +22,7 @@ from typing import Any
 from edgefuse.errors import EdgefuseError
 from edgefuse.ros_bridge.config import ROS2_TOPICS, InputQos, NodeConfig, OutputQos
 from edgefuse.ros_bridge.core import NodeCore, check_startup
-from edgefuse.ros_bridge.messages import LAZY, DiagnosticsMessage, ImageMessage, InfoMessage, Topic
+from edgefuse.ros_bridge.messages import IMAGES, DiagnosticsMessage, ImageMessage, InfoMessage, Topic
 
 
 def _import_ros2() -> dict[str, Any]:
@@ -58,7 +58,7 @@ class Ros2Transport:
                                   reliability=r["ReliabilityPolicy"].RELIABLE,
                                   durability=r["DurabilityPolicy"].TRANSIENT_LOCAL)
         pub = node.create_publisher
-        self.pubs = {t: pub(r["Image"], f"~/{t.value}", qos) for t in (Topic.MASK, *LAZY)}
+        self.pubs = {t: pub(r["Image"], f"~/{t.value}", qos) for t in IMAGES}
         self.pubs[Topic.CAMERA_INFO] = pub(r["CameraInfo"], f"~/{Topic.CAMERA_INFO.value}", qos)
         self.pubs[Topic.FRAME_INFO] = pub(r["String"], f"~/{Topic.FRAME_INFO.value}", qos)
         self.pubs[Topic.CLASSES] = pub(r["String"], f"~/{Topic.CLASSES.value}", latched)
