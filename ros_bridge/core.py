@@ -151,12 +151,17 @@ class NodeCore:
     def handle(self, pair: Pair) -> FrameResult | None:
         """Decode, run and publish one pair; None when it produced no output. Never raises
         for a bad frame: it warns (throttled) and counts instead."""
+        t_start = time.perf_counter()
         frame = self._frame(pair)
         if frame is None:
             return None
+        # Time in the slot (what the newest-only slot bounds) and the message decoding, which
+        # `capture` includes with the preparing: the benchmark tells conversion from both.
+        frame.meta["record"] = {"queue_ms": round((t_start - pair.received) * 1e3, 4),
+                                "decode_ms": round((time.perf_counter() - t_start) * 1e3, 4)}
         dropped, self._dropped_seen = self.slot.dropped - self._dropped_seen, self.slot.dropped
         try:
-            result = self.processor.process(frame, t_start=pair.received, dropped=dropped)
+            result = self.processor.process(frame, t_start=t_start, dropped=dropped)
         except Exception as exc:  # noqa: BLE001 - one failing frame must not stop the node
             self.diagnostics.count("failed")
             self._warn("inference", f"frame at stamp {pair.stamp_ns} failed: {type(exc).__name__}: {exc}")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+from edgefuse.cameras.ros_messages import encode_image
 from edgefuse.ros_bridge.config import MaskSize
 from edgefuse.ros_bridge.messages import (ImageMessage, InfoMessage, MaskEncoder, Topic, frame_info_json,
                                           header_of)
@@ -39,19 +40,22 @@ class TopicSink:
     def write(self, out: FrameOutput) -> None:
         enc, outlet = self.encoder, self.outlet
         header = header_of(out.frame)
-        values = enc.values(out)
-        outlet.publish(Topic.MASK, ImageMessage(header, enc.mask(values)))
+        small, resize = enc.plan(out)
+        values = resize(small)
+        outlet.publish(Topic.MASK, ImageMessage(header, encode_image(values, "mono8")))
         now = outlet.now_ns()
         if now is not None:   # input stamp -> mask on the wire (REFERENCE: "delay from real time")
             out.record["publish_delay_ms"] = round((now - header.stamp_ns) / 1e6, 3)
         sent = [Topic.MASK]
-        if outlet.subscribed(Topic.MASK_COLOR):
-            outlet.publish(Topic.MASK_COLOR, ImageMessage(header, enc.color(values)))
-            sent.append(Topic.MASK_COLOR)
-        if outlet.subscribed(Topic.OVERLAY):
-            size = (values.shape[0], values.shape[1])
-            outlet.publish(Topic.OVERLAY, ImageMessage(header, enc.overlay(values, enc.background(out, size))))
-            sent.append(Topic.OVERLAY)
+        wanted = [t for t in (Topic.MASK_COLOR, Topic.OVERLAY) if outlet.subscribed(t)]
+        if wanted:
+            colors = enc.colors(small, resize)
+            if Topic.MASK_COLOR in wanted:
+                outlet.publish(Topic.MASK_COLOR, ImageMessage(header, encode_image(colors, "rgb8")))
+            if Topic.OVERLAY in wanted:
+                blended = enc.overlay(colors, enc.background(out, values.shape[:2]))
+                outlet.publish(Topic.OVERLAY, ImageMessage(header, encode_image(blended, "rgb8")))
+            sent += wanted
         if enc.mask_size is MaskSize.NETWORK:
             info = enc.camera_info(out.frame, (values.shape[0], values.shape[1]))
             if info is not None:

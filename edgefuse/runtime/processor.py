@@ -88,6 +88,7 @@ class FrameProcessor:
             # Source-side events (the node's depth_timeout, ...) lead the frame policy's own.
             "events": [*frame.meta.get("events", ()), *prepared.events],
         }
+        record.update(frame.meta.get("record", {}))   # source-side fields (the node's queue_ms)
         if frame.stamp_ns is not None:   # a ROS header: exact integer stamp and its frame
             record["stamp_ns"] = int(frame.stamp_ns)
             record["frame_id"] = frame.frame_id
