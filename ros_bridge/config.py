@@ -50,7 +50,9 @@ class NodeConfig:
     backend: str = "ort"
     budget_ms: float = 0.0              # 0: no latency budget
     threads: int = 0                    # ONNX Runtime intra-op threads (0: its default)
-    providers: str = "auto"             # ONNX Runtime execution providers
+    providers: str = "auto"             # ort: ONNX Runtime execution providers
+    on_mismatch: str = "refuse"         # tensorrt: an engine built elsewhere: refuse or rebuild
+    checkpoint: str = ""                # torch: the exporting checkpoint
     min_depth_valid: float = 0.5
     rgb_topic: str = "/camera/color/image_raw"
     depth_topic: str = "/camera/aligned_depth_to_color/image_raw"   # "": RGB only
@@ -105,6 +107,7 @@ class NodeConfig:
 
     def backend_options(self) -> dict[str, Any]:
         """Options for `make_runner`, as `edgefuse run` builds them."""
-        if self.backend == "ort":
-            return {"providers": self.providers, **({"threads": self.threads} if self.threads else {})}
-        return {}
+        options = {"ort": {"providers": self.providers, **({"threads": self.threads} if self.threads else {})},
+                   "tensorrt": {"on_mismatch": self.on_mismatch},
+                   "torch": {"checkpoint": self.checkpoint} if self.checkpoint else {}}
+        return options.get(self.backend, {})

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from ros_fixtures import FRAME_ID, H, T0, W, RecordingTransport, depth_mm, image_msg, info_msg, rgb
 
-from edgefuse.ros_bridge.config import MaskSize, NodeConfig
+from edgefuse.ros_bridge.config import NodeConfig
 from edgefuse.ros_bridge.core import NodeCore
 from edgefuse.ros_bridge.diagnostics import ERROR, OK, WARN, Diagnostics, WarnThrottle
 from edgefuse.ros_bridge.messages import Topic

@@ -280,7 +280,7 @@ def test_ros2_node_wiring_with_real_message_layouts(monkeypatch, bundle_dir, sto
     diag = _cdr(ts, diag, "diagnostic_msgs/msg/DiagnosticArray")
     assert diag.status[0].name == "edgefuse: segmentation" and diag.status[0].level in (0, 1)
     assert dict((kv.key, kv.value) for kv in diag.status[0].values)["frames out (total)"] == "3"
-    assert H and any("edgefuse:" in text for _, text in node.logger.lines)
+    assert any("edgefuse:" in text for _, text in node.logger.lines)
 
 
 def test_ros2_lazy_outputs_follow_the_subscription_count(monkeypatch, bundle_dir):
@@ -318,10 +318,12 @@ def test_ros2_missing_input_is_a_startup_error(monkeypatch, bundle_dir):
     from edgefuse.errors import EdgefuseError
     from edgefuse.ros_bridge import ros2
 
-    install_fake(monkeypatch, Stores.ROS2_JAZZY, lambda node, first_only: None, {"input_timeout": 0.3})
+    _, rclpy = install_fake(monkeypatch, Stores.ROS2_JAZZY, lambda node, first_only: None, {"input_timeout": 0.3})
+    before = threading.active_count()
     with pytest.raises(EdgefuseError, match="no image arrived on /camera/camera/color/image_raw within 0.3 s"):
         ros2.run({"bundle": str(bundle_dir), "threads": 1}, [])
-    assert threading.active_count() < 50
+    assert Node.last.destroyed and rclpy.shut
+    assert threading.active_count() <= before          # the inference worker was stopped
 
 
 # --- the static check -----------------------------------------------------------------------------
