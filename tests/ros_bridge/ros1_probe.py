@@ -47,8 +47,9 @@ def main() -> int:
                 "bytes": len(msg.data), "max": int(max(msg.data)) if msg.encoding == "mono8" else None,
                 "min": int(min(msg.data)) if msg.encoding == "mono8" else None}
 
-    for name in ("mask", "mask_color") + (("overlay",) if a.overlay else ()):
-        rospy.Subscriber(f"{a.node}/{name}", Image, lambda m, n=name: seen[n].append(image(m)), queue_size=100)
+    subscribers = [rospy.Subscriber(f"{a.node}/{name}", Image, lambda m, n=name: seen[n].append(image(m)),
+                                    queue_size=100)
+                   for name in ("mask", "mask_color") + (("overlay",) if a.overlay else ())]
     rospy.Subscriber(f"{a.node}/frame_info", String, lambda m: seen["frame_info"].append(json.loads(m.data)),
                      queue_size=100)
     rospy.Subscriber(f"{a.node}/classes", String, lambda m: seen["classes"].append(json.loads(m.data)))
@@ -59,13 +60,27 @@ def main() -> int:
     depth = rospy.Publisher("/camera/aligned_depth_to_color/image_raw", Image, queue_size=100)
     info = rospy.Publisher("/camera/color/camera_info", CameraInfo, queue_size=100, latch=True)
 
-    deadline = time.monotonic() + 60
-    while color.get_num_connections() == 0 or (not a.no_depth and depth.get_num_connections() == 0):
+    # Ready when the master lists the node on our input topics, our publishers are connected to
+    # every subscriber of those topics, and our subscriber to its mask is connected.
+    import rosgraph
+
+    master = rosgraph.Master(rospy.get_name())
+    inputs = [(color, "/camera/color/image_raw")] + ([] if a.no_depth else
+                                                     [(depth, "/camera/aligned_depth_to_color/image_raw")])
+    mask_sub = next(s for s in subscribers if s.name == f"{a.node}/mask")
+
+    def ready() -> bool:
+        subs = dict(master.getSystemState()[1])
+        return (all(a.node in subs.get(topic, ()) and pub.get_num_connections() >= len(subs[topic])
+                    for pub, topic in inputs) and mask_sub.get_num_connections() > 0)
+
+    deadline = time.monotonic() + 90
+    while not ready():
         if time.monotonic() > deadline:
-            print(json.dumps({"error": "the node never subscribed"}))
+            print(json.dumps({"error": f"{a.node} never subscribed to the camera topics"}))
             return 1
         time.sleep(0.05)
-    time.sleep(0.5)   # let the node's publishers connect to our subscribers too
+    time.sleep(0.3)
 
     def msg(array: np.ndarray, encoding: str, ns: int, step: int | None = None, data: bytes | None = None) -> Image:
         m = Image(height=array.shape[0], width=array.shape[1], encoding=encoding, is_bigendian=0,
