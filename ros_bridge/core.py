@@ -45,7 +45,7 @@ class NodeCore:
     """One node's state. `start()` activates the runner and the worker; `stop()` ends both.
 
     The bundle is opened in the constructor, so a bundle that cannot load is an error before
-    anything subscribes. `bundle` / `runner` can be given (tests, the benchmark).
+    anything subscribes. `bundle` / `runner` can be given (tests).
     """
 
     def __init__(self, config: NodeConfig, transport: Transport, name: str = "edgefuse",

@@ -40,3 +40,17 @@ def test_detect_ros(monkeypatch):
     assert detect_ros("auto") == "2"
     with pytest.raises(ConfigError, match="choose 1, 2 or auto"):
         detect_ros("3")
+
+
+@pytest.mark.parametrize("ros_args", [
+    ["__name:=left", "_sync_slop:=0.05", "/camera/color/image_raw:=/left/color"],                  # ROS 1
+    ["--ros-args", "-r", "__node:=left", "-p", "mask_size:=network", "--params-file", "/tmp/p.yaml"],  # ROS 2
+])
+def test_cli_passes_ros_arguments_through(monkeypatch, ros_args):
+    from edgefuse.cli.main import main
+    from edgefuse.ros_bridge import launcher
+
+    calls = []
+    monkeypatch.setattr(launcher, "run_node", lambda ros, overrides, args: calls.append((ros, overrides, args)))
+    assert main(["ros", "--bundle", "b", "--budget-ms", "9", "--ros", "2", *ros_args]) == 0
+    assert calls == [("2", {"bundle": "b", "backend": None, "budget_ms": 9.0, "threads": None}, ros_args)]
