@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from edgefuse.cameras import Frame
-from edgefuse.cameras.ros_messages import ImageData, info_from_intrinsics, scale_info, split_ns
+from edgefuse.cameras.ros_messages import ImageData, info_from_intrinsics, intrinsics_of, scale_info, split_ns
 from edgefuse.errors import ConfigError
 from edgefuse.runtime.sinks import FrameOutput
 from edgefuse.ros_bridge.config import MaskSize
@@ -176,11 +176,12 @@ class MaskEncoder:
 
 def camera_info_of(frame: Frame | None) -> dict[str, Any] | None:
     """The frame's camera_info geometry: the message's own (distortion included) when it came
-    from ROS, else built from its pinhole intrinsics."""
+    from ROS and still describes the frame, else built from the frame's pinhole intrinsics
+    (e.g. replaced by a calibration file)."""
     if frame is None:
         return None
     info = frame.meta.get("camera_info")
-    if info is not None:
+    if info is not None and (frame.intrinsics is None or intrinsics_of(info) == frame.intrinsics):
         return info
     return None if frame.intrinsics is None else info_from_intrinsics(frame.intrinsics)
 

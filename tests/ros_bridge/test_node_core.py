@@ -238,3 +238,17 @@ def test_diagnostics_levels_and_rates():
     status = d.report()
     assert status.level == WARN and "3 frames dropped" in status.message
     assert dict(status.values)["dropped (total)"] == "3"
+
+
+def test_camera_info_follows_the_frame_intrinsics():
+    from edgefuse.cameras import Frame, Intrinsics
+    from edgefuse.cameras.ros_messages import info_fields
+    from edgefuse.ros_bridge.messages import camera_info_of
+
+    info = info_fields(info_msg(T0))
+    rgb_ = rgb(0)
+    same = Frame(rgb_, None, 0.0, intrinsics=Intrinsics(50.0, 51.0, 32.0, 24.0, W, H), meta={"camera_info": info})
+    assert camera_info_of(same) is info                       # the message's own, distortion included
+    recalibrated = Frame(rgb_, None, 0.0, intrinsics=Intrinsics(60.0, 61.0, 31.0, 23.0, W, H),
+                         meta={"camera_info": info})
+    assert camera_info_of(recalibrated)["k"][:3] == [60.0, 0.0, 31.0]
