@@ -10,6 +10,31 @@ import torch  # noqa: E402
 torch.set_num_threads(2)
 
 
+#: The session bundle's input size (context bins (1, 2) need H/32 and W/32 even).
+BUNDLE_SIZE = (64, 128)
+
+
+@pytest.fixture(scope="session")
+def runtime_checkpoint(tmp_path_factory):
+    """A random-init dynmm-tiny checkpoint (the torch backend rebuilds its exact weights)."""
+    from edgefuse.checkpoint import save_checkpoint
+    from edgefuse.models.registry import build_model
+
+    torch.manual_seed(0)
+    model = build_model("dynmm-tiny", input_size=BUNDLE_SIZE)
+    return save_checkpoint(tmp_path_factory.mktemp("rt_ckpt") / "dynmm-tiny-rt.safetensors", model)
+
+
+@pytest.fixture(scope="session")
+def bundle_dir(runtime_checkpoint, tmp_path_factory):
+    """One tiny bundle per session, shared by the runtime and ROS node tests."""
+    from edgefuse.export.exporter import export_bundle
+
+    out = tmp_path_factory.mktemp("rt_bundle") / "bundle"
+    export_bundle(str(runtime_checkpoint), out, input_size=BUNDLE_SIZE, verify_frames=1, force=True)
+    return out
+
+
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)

@@ -85,6 +85,10 @@ class Frame:
     `error`: set instead of raising when the frame could not be decoded; `validate_frame`
     turns it into a health verdict so the runtime skips the frame and goes on.
     `meta`: source-specific extras (file stem, serial number, message topics...).
+    `stamp_ns` / `frame_id`: the ROS header of the colour image, when the frame came from
+    one (ROS bag, live node): integer nanoseconds, so outputs carry the input's stamp exactly
+    (a float of seconds since 1970 keeps only ~0.2 us); `timestamp` stays the float for
+    everything else.
     """
 
     rgb: np.ndarray
@@ -94,6 +98,8 @@ class Frame:
     index: int = 0
     meta: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
+    stamp_ns: int | None = None
+    frame_id: str = ""
 
     @property
     def size(self) -> tuple[int, int]:

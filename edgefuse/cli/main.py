@@ -35,6 +35,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "edgefuse.cli.eval",
     "edgefuse.cli.export",
     "edgefuse.cli.calibrate",
+    "edgefuse.cli.ros",
 )
 
 for _name in COMMAND_MODULES:

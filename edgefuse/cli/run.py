@@ -46,6 +46,11 @@ def run(
     save_video: Optional[str] = typer.Option(None, "--save-video", help="Write the overlay video (.mp4 / .avi)."),
     save_masks: Optional[str] = typer.Option(None, "--save-masks", help="Write label PNGs and colour masks here."),
     log: Optional[str] = typer.Option(None, "--log", help="Write one JSON record per frame (JSON lines)."),
+    save_bag: Optional[str] = typer.Option(None, "--save-bag", help="Write the ROS node's outputs (mask, mask_color, "
+                                           "frame_info) to a bag: OUT.bag = ROS 1, else a ROS 2 bag folder."),
+    bag_inputs: bool = typer.Option(False, "--bag-inputs", help="--save-bag: also write the input colour / depth / "
+                                    "camera_info."),
+    bag_storage: Optional[str] = typer.Option(None, "--bag-storage", help="--save-bag, ROS 2: mcap (default) or sqlite3."),
     threads: int = typer.Option(0, "--threads", help="ONNX Runtime intra-op threads (0: its default)."),
     providers: str = typer.Option("auto", "--providers", help="ort only: auto, or e.g. cuda,cpu / tensorrt."),
     checkpoint: Optional[str] = typer.Option(None, "--checkpoint", help="torch only: the exporting checkpoint."),
@@ -71,7 +76,8 @@ def run(
                        "tensorrt": {"on_mismatch": policy.value}}.get(backend, {})
     config = RunConfig(bundle=bundle, camera=camera, frames=frames, backend=backend, budget_ms=budget_ms,
                        min_depth_valid=min_depth_valid, realtime=realtime, show=show, save_video=save_video,
-                       save_masks=save_masks, log=log, threads=threads,
+                       save_masks=save_masks, log=log, threads=threads, save_bag=save_bag,
+                       bag_inputs=bag_inputs, bag_storage=bag_storage,
                        backend_options={k: v for k, v in backend_options.items() if v is not None},
                        on_status=_status_printer(), calibration=calibration, record=record)
     summary = run_pipeline(config)
