@@ -68,6 +68,12 @@ class NodeConfig:
     buff_size: int = 1 << 24            # ROS 1: socket buffer of image subscriptions (bytes)
     input_qos: InputQos = InputQos.SENSOR_DATA
     output_qos: OutputQos = OutputQos.RELIABLE
+    # A camera_info YAML (`edgefuse calibrate`, or any ROS calibration file): its colour
+    # intrinsics replace camera_info's. With register_depth, depth_topic carries raw depth
+    # in the depth camera's image (e.g. /camera/depth/image_rect_raw) and the file's
+    # depth_to_color registers it to colour here (issue 11).
+    calibration: str = ""
+    register_depth: bool = False
 
     def __post_init__(self) -> None:
         positive = {"sync_slop": self.sync_slop, "depth_timeout": self.depth_timeout,
@@ -84,6 +90,11 @@ class NodeConfig:
             raise ConfigError(f"parameter overlay_alpha must be in [0, 1], got {self.overlay_alpha}")
         if not self.rgb_topic:
             raise ConfigError("parameter rgb_topic is empty; name the colour image topic")
+        if self.register_depth and not self.calibration:
+            raise ConfigError("parameter register_depth needs a calibration file with depth_to_color "
+                              "(`edgefuse calibrate ... --depth-images DIR`); pass --calibration camera.yaml")
+        if self.register_depth and not self.depth_topic:
+            raise ConfigError("parameter register_depth is set but depth_topic is empty; name the raw depth topic")
         if self.buff_size < 1 << 16:
             raise ConfigError(f"parameter buff_size {self.buff_size} is too small for images; use >= 65536")
 

@@ -75,12 +75,28 @@ class NodeCore:
         self.diagnostics = Diagnostics(f"{name.lstrip('/')}: segmentation", str(m.model.get("name", "")),
                                        config.rgb_topic, config.no_input_error)
         self.throttle = WarnThrottle(config.warn_period)
+        self.calibrator = self._calibrator(config)
         self._info: dict[str, Any] | None = None
         self._index = 0
         self._dropped_seen = 0
         self._got_color = threading.Event()
         self._worker: threading.Thread | None = None
         self._running = False
+
+    def _calibrator(self, config: NodeConfig) -> Any:
+        """The calibration file's frame step (None without one); refused at start-up when
+        register_depth asks for extrinsics the file does not have."""
+        if not config.calibration:
+            return None
+        from edgefuse.cameras.calibrated import FrameCalibrator
+        from edgefuse.cameras.camera_info import load_camera_calibration
+
+        calibration = load_camera_calibration(config.calibration)
+        if config.register_depth and not calibration.registers_depth:
+            raise ConfigError(f"{config.calibration} has no depth camera / depth_to_color, so register_depth cannot "
+                              "register depth; calibrate with `edgefuse calibrate ... --depth-images DIR`")
+        return FrameCalibrator(calibration, raw_depth=config.register_depth, name=config.rgb_topic,
+                               say=lambda text: self.transport.log("warn", text))
 
     # --- lifecycle ---------------------------------------------------------------------------
     def start(self, worker: bool = True) -> None:
@@ -193,7 +209,8 @@ class NodeCore:
         if pair.depth is not None:
             try:
                 depth = decode_depth(pair.depth)
-                check_same_size(rgb, depth)
+                if not c.register_depth:   # raw depth has the depth camera's size
+                    check_same_size(rgb, depth)
             except ImageFormatError as exc:
                 self._bad(exc.cause, c.depth_topic, f"{exc}; RGB-only path for this frame")
                 depth = None
@@ -204,8 +221,9 @@ class NodeCore:
         if info is not None and (info["height"], info["width"]) == rgb.shape[:2]:
             meta["camera_info"] = info
             intrinsics = intrinsics_of(info)
-        return Frame(rgb=rgb, depth=depth, timestamp=pair.stamp_ns * 1e-9, intrinsics=intrinsics, index=self._index,
-                     meta=meta, stamp_ns=pair.stamp_ns, frame_id=str(pair.color.header.frame_id))
+        frame = Frame(rgb=rgb, depth=depth, timestamp=pair.stamp_ns * 1e-9, intrinsics=intrinsics, index=self._index,
+                      meta=meta, stamp_ns=pair.stamp_ns, frame_id=str(pair.color.header.frame_id))
+        return frame if self.calibrator is None else self.calibrator(frame)
 
     # --- warnings --------------------------------------------------------------------------------
     def _bad(self, cause: str, topic: str, text: str) -> None:

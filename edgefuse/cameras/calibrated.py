@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 
@@ -25,48 +25,32 @@ from edgefuse.errors import EdgefuseError
 log = logging.getLogger(__name__)
 
 
-class CalibratedSource(FrameSource):
-    """`inner`'s frames with the calibration's intrinsics; unregistered depth registered.
+class FrameCalibrator:
+    """The calibration applied to one frame at a time: the file's colour intrinsics, and
+    depth registered to colour where it is not. Shared by `CalibratedSource` (pulled
+    frames) and the ROS node (pushed frames), so both apply a calibration the same way.
 
-    raw_depth: the inner source was opened with its alignment off, so every depth frame is
-    in the depth camera's image (what `open_source` arranges when it can).
+    raw_depth: every depth frame is in the depth camera's image (the device's alignment is
+    off, or a ROS node subscribes to raw depth). `say` gets each per-run fact once.
     """
 
-    def __init__(self, inner: FrameSource, calibration: CameraCalibration, raw_depth: bool = False) -> None:
-        super().__init__(f"{inner.name}+calibration", frames=None)  # the inner source counts frames
-        self.inner = inner
+    def __init__(self, calibration: CameraCalibration, raw_depth: bool = False, name: str = "camera",
+                 say: Callable[[str], None] | None = None) -> None:
         self.calibration = calibration
         self.raw_depth = raw_depth
-        self.is_live = inner.is_live
+        self.name = name
+        self.say = say
         self._colour: dict[tuple[int, int], CameraModel] = {}
         self._registrars: dict[tuple, DepthRegistrar] = {}
         self._said: set[str] = set()
-
-    @property
-    def dropped(self) -> int:
-        return self.inner.dropped
-
-    def __len__(self) -> int:
-        return len(self.inner)
-
-    def _open(self) -> None:
-        self.inner.on_status = self.on_status
-        self.inner.open()
-
-    def _close(self) -> None:
-        self.inner.close()
-
-    def _frames(self) -> Iterator[Frame]:
-        for frame in self.inner:
-            yield self.apply(frame)
 
     def _once(self, key: str, message: str) -> None:
         """Say a per-run fact once, not per frame."""
         if key not in self._said:
             self._said.add(key)
-            log.warning("%s: %s", self.inner.name, message)
-            if self.on_status is not None:
-                self.on_status(f"{self.inner.name}: {message}")
+            log.warning("%s: %s", self.name, message)
+            if self.say is not None:
+                self.say(f"{self.name}: {message}")
 
     def _registrar(self, colour: CameraModel, depth_shape: tuple[int, int]) -> DepthRegistrar:
         key = (colour.size, depth_shape)
@@ -80,7 +64,7 @@ class CalibratedSource(FrameSource):
             self._registrars[key] = reg
         return reg
 
-    def apply(self, frame: Frame) -> Frame:
+    def __call__(self, frame: Frame) -> Frame:
         """One frame with the calibration applied (a decode error passes through untouched)."""
         if frame.error is not None or frame.rgb.ndim != 3 or frame.rgb.size == 0:
             return frame
@@ -109,3 +93,40 @@ class CalibratedSource(FrameSource):
             self._once("device-registered", "depth is registered by the device; the calibration's depth_to_color "
                                             "is not used (only its colour intrinsics are)")
         return dataclasses.replace(frame, depth=depth, intrinsics=colour.intrinsics, meta=meta)
+
+
+class CalibratedSource(FrameSource):
+    """`inner`'s frames with the calibration's intrinsics; unregistered depth registered
+    (`FrameCalibrator`).
+
+    raw_depth: the inner source was opened with its alignment off, so every depth frame is
+    in the depth camera's image (what `open_source` arranges when it can).
+    """
+
+    def __init__(self, inner: FrameSource, calibration: CameraCalibration, raw_depth: bool = False) -> None:
+        super().__init__(f"{inner.name}+calibration", frames=None)  # the inner source counts frames
+        self.inner = inner
+        self.calibration = calibration
+        self.raw_depth = raw_depth
+        self.is_live = inner.is_live
+        # on_status is set after construction (before open): look it up when a fact is said
+        self.apply = FrameCalibrator(calibration, raw_depth, inner.name,
+                                     say=lambda message: self.on_status and self.on_status(message))
+
+    @property
+    def dropped(self) -> int:
+        return self.inner.dropped
+
+    def __len__(self) -> int:
+        return len(self.inner)
+
+    def _open(self) -> None:
+        self.inner.on_status = self.on_status
+        self.inner.open()
+
+    def _close(self) -> None:
+        self.inner.close()
+
+    def _frames(self) -> Iterator[Frame]:
+        for frame in self.inner:
+            yield self.apply(frame)

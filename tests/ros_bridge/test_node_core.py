@@ -252,3 +252,45 @@ def test_camera_info_follows_the_frame_intrinsics():
     recalibrated = Frame(rgb_, None, 0.0, intrinsics=Intrinsics(60.0, 61.0, 31.0, 23.0, W, H),
                          meta={"camera_info": info})
     assert camera_info_of(recalibrated)["k"][:3] == [60.0, 0.0, 31.0]
+
+
+def _calibration_file(tmp_path, with_depth: bool):
+    """camera.yaml for the fixtures' camera (colour K as in info_msg), and optionally a depth
+    camera at half the resolution, 2 cm to the side."""
+    from edgefuse.cameras.base import Intrinsics
+    from edgefuse.cameras.camera_info import CameraCalibration, CameraModel, save_camera_calibration
+    from edgefuse.cameras.registration import Extrinsics
+
+    color = CameraModel(Intrinsics(55.0, 56.0, 32.0, 24.0, W, H), (0.0,) * 5, name="color")
+    depth = CameraModel(Intrinsics(27.5, 28.0, 16.0, 12.0, W // 2, H // 2), (0.0,) * 5, name="ir")
+    ext = Extrinsics.from_rt(np.eye(3), [0.02, 0.0, 0.0]) if with_depth else None
+    return save_camera_calibration(CameraCalibration(color, depth if with_depth else None, ext),
+                                   tmp_path / "camera.yaml")
+
+
+def test_calibration_registers_raw_depth_and_replaces_intrinsics(bundle_dir, tmp_path):
+    cal = _calibration_file(tmp_path, with_depth=True)
+    core, tr = _core(bundle_dir, subscribed={Topic.OVERLAY}, mask_size="network", calibration=str(cal),
+                     register_depth=True)
+    try:
+        core.on_info(info_msg(T0))          # the driver's K (fx 50) loses to the file's (fx 55)
+        raw = np.full((H // 2, W // 2), 1500, np.uint16)   # raw depth: the depth camera's size
+        result = _step(core, 0, depth=image_msg(raw, "16UC1", T0))
+    finally:
+        core.stop()
+    assert result is not None and not result.skipped
+    assert result.record["reason"] != "depth_fallback"
+    assert result.record["depth_valid_fraction"] > 0.7      # registered onto the colour image
+    (info,) = tr.on(Topic.CAMERA_INFO)
+    assert info.info["k"][0] == pytest.approx(55.0 * 128 / W)
+
+
+def test_calibration_without_extrinsics_cannot_register(bundle_dir, tmp_path):
+    from edgefuse.errors import ConfigError
+
+    cal = _calibration_file(tmp_path, with_depth=False)
+    with pytest.raises(ConfigError, match="depth_to_color"):
+        NodeCore(NodeConfig(bundle=str(bundle_dir), calibration=str(cal), register_depth=True),
+                 RecordingTransport(()))
+    with pytest.raises(ConfigError, match="calibration"):
+        NodeConfig(bundle=str(bundle_dir), register_depth=True)

@@ -133,7 +133,8 @@ def test_ros2_launch_file_uses_only_the_launch_api_and_node_options(monkeypatch)
     assert all(hints[name] in (kind.__name__, "MaskSize", "InputQos", "OutputQos") for name, kind in typed.items())
     # the defaults are valid node options
     defaults = {n: kw["default_value"] for n, kw in declared.items() if "default_value" in kw and n in OPTIONS}
-    NodeConfig.from_params({n: typed[n](v) for n, v in defaults.items()})
+    # (ParameterValue parses a string as YAML for its value_type: "false" is False, not bool("false"))
+    NodeConfig.from_params({n: yaml.safe_load(v) if typed[n] is bool else typed[n](v) for n, v in defaults.items()})
 
 
 def test_ros2_package_files():
