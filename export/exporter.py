@@ -31,6 +31,7 @@ from edgefuse.errors import ConfigError, EdgefuseError
 from edgefuse.export import manifest as mf
 from edgefuse.export.bundle import sha256_file
 from edgefuse.export.onnx_graphs import LABELS_DTYPE, LabelsHead, check_graph, conv_madds, export_onnx, tensor_specs
+from edgefuse.export.weights import PackResult, pack_weights
 
 
 class Precision(str, enum.Enum):
@@ -82,6 +83,7 @@ class ExportResult:
     verify: dict[str, Any]
     graphs: list[GraphResult] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    weights: PackResult | None = None
 
 
 Progress = Callable[[str], None]
@@ -222,9 +224,11 @@ def _build(loaded, model, exported: list[int], serving: list[int], opts: ExportO
     calibration: dict[str, Any] = {}
     if int8:
         calibration = _quantize(graphs, opts, work, (h, w), notes, say)
+    say("store the weights once")
+    packed = pack_weights(graphs.files, work)
     for name, path in graphs.files.items():
         say(f"check {name}")
-        check_graph(path.read_bytes())
+        check_graph(path)
 
     say("load verification frames")
     frames, source = _frames(opts.verify_data, opts.verify_frames, (h, w), EVAL_SEED, "test", notes)
@@ -246,15 +250,18 @@ def _build(loaded, model, exported: list[int], serving: list[int], opts: ExportO
         notes.append("fp16 is a TensorRT build flag: the ONNX graphs are fp32; TensorRT engines built "
                      "from this bundle use fp16 (manifest engine_precision)")
 
-    protos = {name: onnx.load(str(path)) for name, path in graphs.files.items()}
-    manifest = _manifest(loaded, model, costs, graphs, protos, serving, opts, engines, calibration,
+    # Graph structure only: shapes, names and conv MAdds need no weight bytes.
+    protos = {name: onnx.load(str(path), load_external_data=False) for name, path in graphs.files.items()}
+    weights = mf.WeightsEntry(file=packed.file, sha256=sha256_file(work / packed.file), size_bytes=packed.size_bytes,
+                              tensors=packed.tensors, referenced_bytes=packed.referenced_bytes)
+    manifest = _manifest(loaded, model, costs, graphs, protos, serving, opts, engines, calibration, weights,
                          mf.VerifyEntry(file=mf.VERIFY_NAME, sha256=sha256_file(verify_path),
                                         passed=report.passed, summary=report.summary()))
     mf.write_manifest(work, manifest)
     madds = {"stem_gate": manifest.stem_gate.madds, **{f"path_{p.index}": p.path_madds for p in manifest.paths}}
-    results = [GraphResult(name, path.name, path.stat().st_size, madds[name], conv_madds(protos[name]),
+    results = [GraphResult(name, path.name, path.stat().st_size, madds[name], conv_madds(protos[name], path.parent),
                            len(protos[name].graph.node)) for name, path in graphs.files.items()]
-    return ExportResult(work, manifest, report.to_dict(), results, notes)
+    return ExportResult(work, manifest, report.to_dict(), results, notes, packed)
 
 
 def _export_graphs(model, exported: list[int], logits: bool, out: Path, say: Progress) -> _Graphs:
@@ -304,7 +311,8 @@ def _quantize(graphs: _Graphs, opts: ExportOptions, work: Path, size: tuple[int,
 
 
 def _manifest(loaded, model, costs, graphs: _Graphs, protos: dict, serving: list[int], opts: ExportOptions,
-              engines: tuple[mf.EngineEntry, ...], calibration: dict[str, Any], verify: mf.VerifyEntry) -> mf.Manifest:
+              engines: tuple[mf.EngineEntry, ...], calibration: dict[str, Any], weights: mf.WeightsEntry,
+              verify: mf.VerifyEntry) -> mf.Manifest:
     cfg = loaded.config
     cost_of = {p.index: p for p in costs.paths}
     paths = []
@@ -338,6 +346,7 @@ def _manifest(loaded, model, costs, graphs: _Graphs, protos: dict, serving: list
         engines=engines,
         verify=verify,
         calibration=calibration,
+        weights=weights,
     )
 
 

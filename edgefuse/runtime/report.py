@@ -49,8 +49,14 @@ def headline(data: dict[str, Any]) -> list[str]:
         f"{e2e['frame_ms']['mean']:.2f} ms mean (pure inference reported apart above)",
         f"engine memory: files {data['memory']['files_total_bytes'] / 1e6:.2f} MB"
         + (f", session RSS +{data['memory']['session_rss_delta_bytes'] / 1e6:.1f} MB"
-           if "session_rss_delta_bytes" in data["memory"] else ""),
+           if "session_rss_delta_bytes" in data["memory"] else "")
+        + (f", weights shared by every graph {data['memory']['backend_shared_weights_bytes'] / 1e6:.1f} MB"
+           if "backend_shared_weights_bytes" in data["memory"] else ""),
     ]
+    start = data.get("startup") or {}
+    if "total_s" in start:
+        parts = " + ".join(f"{k.removesuffix('_s')} {start[k]:.2f} s" for k in ("load_s", "warmup_s") if k in start)
+        lines.append(f"start-up: {start['total_s']:.2f} s" + (f" ({parts})" if parts else ""))
     return lines
 
 

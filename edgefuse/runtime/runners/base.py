@@ -14,6 +14,7 @@ A runner serves one bundle: the stem/gate graph and every exported path graph.
 from __future__ import annotations
 
 import abc
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -84,11 +85,16 @@ class Runner(abc.ABC):
     def __init__(self, bundle: Any) -> None:
         self.bundle = bundle
         self.active = False
+        # Seconds activate() took ("total_s") and, where a backend tells them apart, "load_s"
+        # (sessions / engines) and "warmup_s" (issue 10: start-up is a cost a robot pays).
+        self.startup: dict[str, float] = {}
 
     # --- lifecycle ------------------------------------------------------------------------
     def activate(self) -> Runner:
         if not self.active:
+            t0 = time.perf_counter()
             self._activate()
+            self.startup = {**self.startup, "total_s": time.perf_counter() - t0}
             self.active = True
         return self
 

@@ -1,6 +1,9 @@
 """ONNX Runtime runner: the default backend (CPU here; CUDA / TensorRT execution providers
 when onnxruntime-gpu provides them).
 
+A format-2 bundle's weights are mapped once and shared by every session (ort_weights.py):
+the engine set's memory is one model plus what the depth stages add, not one model per path.
+
 The stem's features never round-trip through numpy: the stem/gate session writes them into
 OrtValues through an IOBinding (on the GPU when a GPU provider runs the graph), and the path
 session binds those same OrtValues as its inputs. Only `gate_logits` (N x P) and `labels`
@@ -9,6 +12,7 @@ session binds those same OrtValues as its inputs. Only `gate_logits` (N x P) and
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,9 +56,11 @@ class OrtRunner(Runner):
     name = "ort"
 
     def __init__(self, bundle: Any, providers: str = "auto", threads: int = 0,
-                 warmup: int = 2, spinning: bool = False) -> None:
+                 warmup: int = 1, spinning: bool = False, share_weights: bool = True) -> None:
         super().__init__(bundle)
         self.spinning = spinning
+        self.share_weights = share_weights
+        self.shared: Any = None   # SharedWeights while active (format-2 bundles)
         self.providers_requested = providers
         self.threads = threads
         self.warmup = warmup
@@ -66,9 +72,36 @@ class OrtRunner(Runner):
     def _activate(self) -> None:
         import onnxruntime as ort
 
+        t0 = time.perf_counter()
         self.providers = pick_providers(self.providers_requested, ort.get_available_providers())
         self._device = "cuda" if self.providers[0] in ("CUDAExecutionProvider",
                                                       "TensorrtExecutionProvider") else "cpu"
+        weights = getattr(self.bundle, "weights_file", None)
+        if self.share_weights and weights is not None and self._device == "cpu":
+            from edgefuse.runtime.runners.ort_weights import SharedWeights
+
+            self.shared = SharedWeights(weights, self.bundle.external)
+        files = {STEM_GATE: self.bundle.stem_gate}
+        files.update({path_graph(k): f for k, f in sorted(self.bundle.paths.items())})
+        for graph, file in files.items():
+            opts = self._options(ort)
+            disabled: list[str] = []
+            if self.shared is not None:
+                from edgefuse.runtime.runners.ort_weights import COPYING_OPTIMIZERS
+
+                self.shared.add_to(opts, graph)
+                disabled = list(COPYING_OPTIMIZERS)
+            try:
+                sess = ort.InferenceSession(str(file), sess_options=opts, providers=self.providers,
+                                            disabled_optimizers=disabled)
+            except Exception as exc:  # noqa: BLE001 - ORT raises its own types; name the file
+                raise EdgefuseError(f"ONNX Runtime cannot load {file}: {exc}") from exc
+            self.sessions[graph] = _Session(sess, tuple(o.name for o in sess.get_outputs()))
+        t1 = time.perf_counter()
+        self._warm()
+        self.startup = {"load_s": t1 - t0, "warmup_s": time.perf_counter() - t1}
+
+    def _options(self, ort: Any) -> Any:
         opts = ort.SessionOptions()
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         if self.threads:
@@ -79,19 +112,13 @@ class OrtRunner(Runner):
         # the cores from the path: measured 93 ms vs 27 ms per frame on 2 cores with
         # spinning on. Off by default; --spinning only helps a single-graph loop.
         opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if self.spinning else "0")
-        files = {STEM_GATE: self.bundle.stem_gate}
-        files.update({path_graph(k): f for k, f in sorted(self.bundle.paths.items())})
-        for graph, file in files.items():
-            try:
-                sess = ort.InferenceSession(str(file), sess_options=opts, providers=self.providers)
-            except Exception as exc:  # noqa: BLE001 - ORT raises its own types; name the file
-                raise EdgefuseError(f"ONNX Runtime cannot load {file}: {exc}") from exc
-            self.sessions[graph] = _Session(sess, tuple(o.name for o in sess.get_outputs()))
-        self._warm()
+        return opts
 
     def _warm(self) -> None:
         # The first run of every graph allocates and picks kernels (10-40x slower than the
-        # rest, REFERENCE.md): warm each one so no frame pays for it.
+        # rest on a GPU, REFERENCE.md): warm each one so no frame pays for it. On a CPU the
+        # second run is already a steady one, so one round (the default) is enough; it is
+        # most of a DynMM bundle's start-up (stem + every path).
         zeros = {s.name: np.zeros(s.shape, s.dtype) for s in self.input_specs(STEM_GATE)}
         for _ in range(max(self.warmup, 1)):
             res = self._stem_gate(zeros["rgb"], zeros["depth"])
@@ -100,6 +127,7 @@ class OrtRunner(Runner):
 
     def _deactivate(self) -> None:
         self.sessions.clear()
+        self.shared = None   # after the sessions: they read its memory
 
     # --- graphs -----------------------------------------------------------------------------
     def _infer(self, graph: str, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -133,4 +161,10 @@ class OrtRunner(Runner):
         return binding.get_outputs()[s.outputs.index("labels")].numpy()
 
     def memory_bytes(self) -> dict[str, int]:
-        return {}
+        if self.shared is None:
+            return {}
+        out = {"shared_weights_bytes": self.shared.nbytes}
+        resident = self.shared.resident_bytes()
+        if resident is not None:
+            out["shared_weights_resident_bytes"] = resident
+        return out
