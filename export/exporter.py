@@ -63,6 +63,8 @@ class ExportOptions:
     logits: bool = False                          # path graphs also output logits
     force: bool = False
     int8_min_agreement: float = 0.90
+    int8_target: str | None = None                # cpu | tensorrt; default: tensorrt for --backend tensorrt, else cpu
+    int8_reduce_range: bool | None = None         # cpu scheme: 7-bit weights; None: decided by int8_reduce_range()
     workspace_mb: int = 1024                      # TensorRT builder workspace
 
 
@@ -162,6 +164,7 @@ def export_bundle(spec: str | Path, out_dir: str | Path, options: ExportOptions 
     opts = replace(opts, precision=Precision(opts.precision), backend=Backend(opts.backend))
     say = progress or (lambda message: None)
     out = Path(out_dir)
+    int8_scheme(opts)   # a bad --int8-target fails before any work
     prepare_output(out, opts.force)
     if opts.backend is Backend.TENSORRT:
         from edgefuse.export.tensorrt_build import check_build_machine
@@ -245,7 +248,7 @@ def _build(loaded, model, exported: list[int], serving: list[int], opts: ExportO
         from edgefuse.export.tensorrt_build import build_engines
 
         engines = tuple(build_engines(work, {n: p.name for n, p in graphs.files.items()}, opts.precision.value,
-                                      opts.workspace_mb << 20, say))
+                                      opts.workspace_mb << 20, say, strip=True))
     if opts.precision is Precision.FP16 and opts.backend is Backend.ONNX:
         notes.append("fp16 is a TensorRT build flag: the ONNX graphs are fp32; TensorRT engines built "
                      "from this bundle use fp16 (manifest engine_precision)")
@@ -287,6 +290,23 @@ def _export_graphs(model, exported: list[int], logits: bool, out: Path, say: Pro
     return _Graphs(files, tuple(stem.output_names), inputs, outputs)
 
 
+def int8_scheme(opts: ExportOptions):
+    """The quantisation scheme for an export (None unless --precision int8): the target's
+    (--int8-target, default from --backend), checked against what the backend accepts."""
+    from edgefuse.calibration.int8 import int8_scheme as scheme_for, resolve_reduce_range
+
+    if opts.precision is not Precision.INT8:
+        if opts.int8_target is not None or opts.int8_reduce_range is not None:
+            raise ConfigError("--int8-target / --int8-reduce-range apply to --precision int8 only")
+        return None
+    target = opts.int8_target or ("tensorrt" if opts.backend is Backend.TENSORRT else "cpu")
+    if target == "cpu" and opts.backend is Backend.TENSORRT:
+        raise ConfigError("--int8-target cpu quantises activations to uint8 with zero points, which TensorRT "
+                          "rejects; use --int8-target tensorrt with --backend tensorrt (or --backend onnx)")
+    reduce = resolve_reduce_range(target, opts.int8_reduce_range)
+    return scheme_for(target, reduce)
+
+
 def _quantize(graphs: _Graphs, opts: ExportOptions, work: Path, size: tuple[int, int], notes: list[str],
               say: Progress) -> dict[str, Any]:
     """Replace graphs.files by Q/DQ int8 graphs in `work`; returns the manifest's calibration
@@ -295,7 +315,8 @@ def _quantize(graphs: _Graphs, opts: ExportOptions, work: Path, size: tuple[int,
     from edgefuse.calibration.int8 import path_feeds, quantize_graph, stem_feeds
     from edgefuse.export.verify import ort_session
 
-    say("load calibration frames")
+    scheme = int8_scheme(opts)
+    say(f"load calibration frames ({scheme.target} int8 scheme)")
     calib, source = _frames(opts.calib_data, opts.calib_frames, size, CALIB_SEED, "train", notes)
     feeds = stem_feeds(calib)
     fp32 = dict(graphs.files)
@@ -304,10 +325,9 @@ def _quantize(graphs: _Graphs, opts: ExportOptions, work: Path, size: tuple[int,
         say(f"quantize {name}")
         graph_feeds = feeds if name == "stem_gate" else path_feeds(
             stem_session, feeds, graphs.path_inputs[int(name.split("_")[1])])
-        quantize_graph(fp32[name], work / fp32[name].name, graph_feeds)
+        quantize_graph(fp32[name], work / fp32[name].name, graph_feeds, scheme)
         graphs.files[name] = work / fp32[name].name
-    return {"method": "onnxruntime quantize_static, QDQ, MinMax", "weights": "int8 per-channel symmetric",
-            "activations": "int8 symmetric", "frames": len(calib), "source": source}
+    return {**scheme.record(), "frames": len(calib), "source": source}
 
 
 def _manifest(loaded, model, costs, graphs: _Graphs, protos: dict, serving: list[int], opts: ExportOptions,
@@ -347,6 +367,7 @@ def _manifest(loaded, model, costs, graphs: _Graphs, protos: dict, serving: list
         verify=verify,
         calibration=calibration,
         weights=weights,
+        int8_target=calibration.get("target", ""),
     )
 
 

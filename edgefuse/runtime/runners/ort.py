@@ -1,7 +1,7 @@
 """ONNX Runtime runner: the default backend (CPU here; CUDA / TensorRT execution providers
 when onnxruntime-gpu provides them).
 
-A format-2 bundle's weights are mapped once and shared by every session (ort_weights.py):
+A format-2 bundle's weights are mapped once and shared by every session (ort_memory.py):
 the engine set's memory is one model plus what the depth stages add, not one model per path.
 
 The stem's features never round-trip through numpy: the stem/gate session writes them into
@@ -78,7 +78,7 @@ class OrtRunner(Runner):
                                                       "TensorrtExecutionProvider") else "cpu"
         weights = getattr(self.bundle, "weights_file", None)
         if self.share_weights and weights is not None and self._device == "cpu":
-            from edgefuse.runtime.runners.ort_weights import SharedWeights
+            from edgefuse.runtime.runners.ort_memory import SharedWeights
 
             self.shared = SharedWeights(weights, self.bundle.external)
         files = {STEM_GATE: self.bundle.stem_gate}
@@ -87,7 +87,7 @@ class OrtRunner(Runner):
             opts = self._options(ort)
             disabled: list[str] = []
             if self.shared is not None:
-                from edgefuse.runtime.runners.ort_weights import COPYING_OPTIMIZERS
+                from edgefuse.runtime.runners.ort_memory import COPYING_OPTIMIZERS
 
                 self.shared.add_to(opts, graph)
                 disabled = list(COPYING_OPTIMIZERS)
@@ -112,17 +112,27 @@ class OrtRunner(Runner):
         # the cores from the path: measured 93 ms vs 27 ms per frame on 2 cores with
         # spinning on. Off by default; --spinning only helps a single-graph loop.
         opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if self.spinning else "0")
+        if self._device == "cpu":
+            from edgefuse.runtime.runners.ort_memory import shared_cpu_arena
+
+            shared_cpu_arena(opts)
         return opts
 
     def _warm(self) -> None:
         # The first run of every graph allocates and picks kernels (10-40x slower than the
-        # rest on a GPU, REFERENCE.md): warm each one so no frame pays for it. On a CPU the
-        # second run is already a steady one, so one round (the default) is enough; it is
-        # most of a DynMM bundle's start-up (stem + every path).
+        # rest on a GPU, REFERENCE.md): on a GPU provider every graph is warmed so no frame
+        # pays for it. On the CPU a first run costs the CPU time of any other run (measured on
+        # dynmm-r34-nbt1d 320x320: 370-610 vs 350-670 ms per path); what it does allocate comes
+        # from the one shared arena, which the largest path sizes. So the CPU warms the stem
+        # and the largest path only: a DynMM then starts about as fast as its static model
+        # instead of paying a frame of every path (issue 10, start-up).
         zeros = {s.name: np.zeros(s.shape, s.dtype) for s in self.input_specs(STEM_GATE)}
+        paths = sorted(self.bundle.paths)
+        if self._device == "cpu":
+            paths = [max(self.bundle.manifest.paths, key=lambda p: p.madds).index]
         for _ in range(max(self.warmup, 1)):
             res = self._stem_gate(zeros["rgb"], zeros["depth"])
-            for k in self.bundle.paths:
+            for k in paths:
                 self._run_path(k, res.features)
 
     def _deactivate(self) -> None:
