@@ -37,6 +37,13 @@ def export(
                                                   "over it, resized to the input size); default: synthetic "
                                                   "benchmark frames."),
     calib_frames: int = typer.Option(32, "--calib-frames", help="Number of calibration frames."),
+    int8_target: Optional[str] = typer.Option(None, "--int8-target",
+                                              help="int8 scheme for the runtime: cpu (uint8 activations, int8 "
+                                                   "weights: ONNX Runtime's fast CPU path) or tensorrt (symmetric "
+                                                   "int8); default: tensorrt with --backend tensorrt, else cpu."),
+    int8_reduce_range: Optional[bool] = typer.Option(None, "--int8-reduce-range/--no-int8-reduce-range",
+                                                     help="cpu scheme: 7-bit weights, so x86 CPUs without VNNI "
+                                                          "do not saturate (default: on; see export/README.md)."),
     verify_data: Optional[str] = typer.Option(None, "--verify-data",
                                               help="Frames to verify on: dataset folder (test split), "
                                                    "a camera spec as for --calib-data, "
@@ -53,7 +60,7 @@ def export(
     opts = ExportOptions(input_size=parse_size(input_size), paths=paths, precision=_enum(Precision, precision, "--precision"),
                          backend=_enum(Backend, backend, "--backend"), calib_data=calib_data,
                          calib_frames=calib_frames, verify_data=verify_data, verify_frames=verify_frames,
-                         logits=logits, force=force)
+                         logits=logits, force=force, int8_target=int8_target, int8_reduce_range=int8_reduce_range)
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
                   console=console, transient=False) as bar:
         task = bar.add_task(f"exporting {model}", total=None)
@@ -177,18 +184,18 @@ def inspect(bundle: Path = typer.Argument(..., help="Bundle folder written by `e
             console.print(f"all engines loaded: {_size(total)} of device memory (activations/scratch per engine "
                           "+ its weights: TensorRT shares no weights between engines)")
     checks = check_files(bundle, m)
-    checks.append(_reference_check(bundle, m))
+    refs = _reference_check(bundle, m)
     files = Table(title="files (sha256 re-checked)")
     for col in ("role", "file", "status"):
         files.add_column(col)
-    for c in checks:
+    for c in checks + [refs]:
         files.add_row(c.role, c.file, "[green]ok[/]" if c.ok else f"[red]{c.problem}[/]")
     console.print(files)
-    bad = [c for c in checks if not c.ok]
+    bad = [c for c in checks + [refs] if not c.ok]
     if bad:
         raise BundleIntegrityError("integrity check failed for " + ", ".join(f"{c.file} ({c.problem})" for c in bad)
                                    + "; re-export the bundle")
-    console.print(f"[green]all {len(checks)} files match the manifest[/]")
+    console.print(f"[green]all {len(checks)} files match the manifest[/]; the graphs reference no other file")
 
 
 def _reference_check(bundle: Path, m):

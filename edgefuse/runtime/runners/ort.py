@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from edgefuse.errors import EdgefuseError
-from edgefuse.runtime.runners.base import STEM_GATE, Runner, RunnerError, StemResult, path_graph
+from edgefuse.runtime.runners.base import STEM_GATE, Runner, RunnerError, StemResult, path_graph, warn_int8_scheme
 
 # Preference order when the user asks for "auto": the first available wins.
 PROVIDER_ORDER = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
@@ -98,6 +98,7 @@ class OrtRunner(Runner):
                 raise EdgefuseError(f"ONNX Runtime cannot load {file}: {exc}") from exc
             self.sessions[graph] = _Session(sess, tuple(o.name for o in sess.get_outputs()))
         t1 = time.perf_counter()
+        warn_int8_scheme(self.bundle.manifest, "ort", self.providers[0])
         self._warm()
         self.startup = {"load_s": t1 - t0, "warmup_s": time.perf_counter() - t1}
 

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from edgefuse.errors import EdgefuseError, require
-from edgefuse.runtime.runners.base import STEM_GATE, Runner, RunnerError, StemResult, path_graph
+from edgefuse.runtime.runners.base import STEM_GATE, Runner, RunnerError, StemResult, path_graph, warn_int8_scheme
 
 # Attributes this module uses on tensorrt objects (module, Logger, Runtime, ICudaEngine,
 # IExecutionContext, DataType): checked against both TensorRT vocabularies.
@@ -213,6 +213,7 @@ class TensorrtRunner(Runner):
             from edgefuse.export.tensorrt_build import detect_runtime
 
             info = detect_runtime()
+        warn_int8_scheme(self.bundle.manifest, "tensorrt")
         entries = select_engines(self.bundle.manifest, info, self.precision, self.on_mismatch)
         logger = trt.Logger(trt.Logger.WARNING)
         runtime = trt.Runtime(logger)
