@@ -36,15 +36,18 @@ class Int8Scheme:
     activation_symmetric: bool
     weights: str = "QInt8"
     weight_symmetric: bool = True
-    reduce_range: bool = False   # 7-bit weights (see cpu_reduce_range)
+    reduce_range: bool = False   # 7-bit weights (see resolve_reduce_range)
+    calibration: str = "MinMax"  # onnxruntime CalibrationMethod name
+    min_conv_k: int = 0          # convolutions with fewer multiply-adds per output stay float
 
     def record(self) -> dict[str, Any]:
         """The manifest's description of the scheme."""
         act = ("int8 symmetric" if self.activations == "QInt8" and self.activation_symmetric
                else "uint8 asymmetric" if self.activations == "QUInt8" else f"{self.activations}")
-        return {"target": self.target, "method": "onnxruntime quantize_static, QDQ, MinMax",
+        return {"target": self.target, "method": f"onnxruntime quantize_static, QDQ, {self.calibration}",
                 "weights": "int8 per-channel symmetric" + (", 7-bit (reduce_range)" if self.reduce_range else ""),
-                "activations": act, "reduce_range": self.reduce_range}
+                "activations": act, "reduce_range": self.reduce_range,
+                **({"float_convs_below_k": self.min_conv_k} if self.min_conv_k else {})}
 
 
 INT8_TARGETS = ("cpu", "tensorrt")
@@ -116,16 +119,87 @@ def path_feeds(stem_session, feeds: Sequence[Feed], input_names: Sequence[str]) 
     return result
 
 
+def inline_identity_initializers(model) -> int:
+    """Replace every Identity of an initializer by a copy of that initializer; returns how many.
+
+    The TorchScript exporter stores identical parameters once and feeds the other uses through
+    Identity nodes (zero biases of BatchNorm-folded convolutions, equal upsampling kernels).
+    The quantiser quantises only initializers, so a Conv whose bias or weight arrives through
+    an Identity stays a float Conv between Dequantize/Quantize nodes, which ONNX Runtime
+    cannot fuse into QLinearConv: 7 of dynmm-r34-nbt1d path 0's convolutions, 27% of its int8
+    time (issue 10). The copies cost nothing in the bundle: the shared weights file stores
+    identical tensors once."""
+    from onnx import numpy_helper
+
+    inits = {t.name: t for t in model.graph.initializer}
+    aliases = {n.output[0]: n for n in model.graph.node
+               if n.op_type == "Identity" and n.input[0] in inits and n.output[0] not in
+               {o.name for o in model.graph.output}}
+    for out, node in aliases.items():
+        copy = numpy_helper.from_array(numpy_helper.to_array(inits[node.input[0]]), out)
+        model.graph.initializer.append(copy)
+        model.graph.node.remove(node)
+    return len(aliases)
+
+
+def small_convs(model, min_k: int) -> list[str]:
+    """Names of the Conv nodes with fewer than `min_k` multiply-adds per output value
+    (input channels per group x kernel area): their int8 GEMMs are too short to pay for the
+    requantisation around them."""
+    inits = {t.name: list(t.dims) for t in model.graph.initializer}
+    out = []
+    for n in model.graph.node:
+        if n.op_type == "Conv" and n.input[1] in inits:
+            w = inits[n.input[1]]
+            if len(w) >= 3 and int(np.prod(w[1:])) < min_k:
+                out.append(n.name)
+    return out
+
+
+def argmax_on_quantized(model) -> int:
+    """Let every ArgMax read the quantised tensor its DequantizeLinear input comes from; returns
+    how many. With a per-tensor scale > 0, dequantisation is monotonic, so the index of the
+    largest value - and the first of equal ones - is the same: the labels are bit-identical,
+    and ArgMax reads a quarter of the bytes (it was 5-8% of an int8 path's time, issue 10).
+    The DequantizeLinear stays if anything else reads it (--logits)."""
+    from onnx import numpy_helper
+
+    inits = {t.name: t for t in model.graph.initializer}
+    producer = {o: n for n in model.graph.node for o in n.output}
+    changed = 0
+    for node in model.graph.node:
+        dq = producer.get(node.input[0]) if node.op_type == "ArgMax" else None
+        if dq is None or dq.op_type != "DequantizeLinear" or dq.input[1] not in inits:
+            continue
+        scale = numpy_helper.to_array(inits[dq.input[1]])
+        if scale.size != 1 or not float(scale.reshape(-1)[0]) > 0:
+            continue
+        node.input[0] = dq.input[0]
+        changed += 1
+    used = {i for n in model.graph.node for i in n.input} | {o.name for o in model.graph.output}
+    for n in [n for n in model.graph.node if n.op_type == "DequantizeLinear" and n.output[0] not in used]:
+        model.graph.node.remove(n)
+    return changed
+
+
 def quantize_graph(fp32_path: str | Path, int8_path: str | Path, feeds: Sequence[Feed],
                    scheme: Int8Scheme | None = None) -> None:
     """Write the Q/DQ int8 version of `fp32_path` calibrated on `feeds` (default scheme:
     TensorRT's, symmetric everything)."""
     import logging
 
+    import onnx
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
     scheme = scheme or int8_scheme("tensorrt")
-
+    source, inlined = Path(fp32_path), None
+    model = onnx.load(str(source))
+    if inline_identity_initializers(model):
+        inlined = Path(int8_path).with_suffix(".inlined.onnx")
+        onnx.save(model, str(inlined))
+        source = inlined
+    exclude = small_convs(model, scheme.min_conv_k) if scheme.min_conv_k else []
+    del model
     # The quantiser logs advice through the root logger (pre-processing, bias layout);
     # keep it out of the export display. Errors still raise.
     root = logging.getLogger()
@@ -133,15 +207,21 @@ def quantize_graph(fp32_path: str | Path, int8_path: str | Path, feeds: Sequence
     root.setLevel(logging.ERROR)
     try:
         quantize_static(
-            str(fp32_path), str(int8_path), feed_reader(feeds),
+            str(source), str(int8_path), feed_reader(feeds),
             quant_format=QuantFormat.QDQ,
             per_channel=True,
             reduce_range=scheme.reduce_range,
             weight_type=QuantType[scheme.weights],
             activation_type=QuantType[scheme.activations],
-            calibrate_method=CalibrationMethod.MinMax,
+            calibrate_method=CalibrationMethod[scheme.calibration],
+            nodes_to_exclude=exclude,
             extra_options={"ActivationSymmetric": scheme.activation_symmetric,
                            "WeightSymmetric": scheme.weight_symmetric},
         )
     finally:
         root.setLevel(level)
+        if inlined is not None:
+            inlined.unlink(missing_ok=True)
+    quantized = onnx.load(str(int8_path))
+    if argmax_on_quantized(quantized):
+        onnx.save(quantized, str(int8_path))

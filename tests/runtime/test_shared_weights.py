@@ -51,9 +51,9 @@ def test_sessions_share_one_copy_of_the_weights(bundle_dir):
     w = load_bundle(bundle_dir).manifest.weights
     shared = _activate_in_child(bundle_dir, True)
     private = _activate_in_child(bundle_dir, False)
-    # Sharing: the weights are the mapped file's pages, counted once, and every distinct
-    # tensor is resident (the warm-up ran every graph)...
-    assert shared["memory"]["shared_weights_bytes"] <= w.size_bytes
+    # Sharing: the weights are the mapped file's pages (the bundle's, or their layout-optimised
+    # copy in this machine's cache: the same tensors, reordered), counted once...
+    assert shared["memory"]["shared_weights_bytes"] <= 1.25 * w.size_bytes
     assert shared["memory"]["shared_weights_resident_bytes"] >= 0.9 * shared["memory"]["shared_weights_bytes"]
     assert shared["file"] >= 0.9 * shared["memory"]["shared_weights_bytes"]
     # ... while private sessions each copy their graph's weights into their own memory: the

@@ -56,10 +56,12 @@ class OrtRunner(Runner):
     name = "ort"
 
     def __init__(self, bundle: Any, providers: str = "auto", threads: int = 0,
-                 warmup: int = 1, spinning: bool = False, share_weights: bool = True) -> None:
+                 warmup: int = 1, spinning: bool = False, share_weights: bool = True,
+                 optimized_cache: bool = True) -> None:
         super().__init__(bundle)
         self.spinning = spinning
         self.share_weights = share_weights
+        self.optimized_cache = optimized_cache   # CPU: layout-optimised graphs cached per machine
         self.shared: Any = None   # SharedWeights while active (format-2 bundles)
         self.providers_requested = providers
         self.threads = threads
@@ -76,21 +78,29 @@ class OrtRunner(Runner):
         self.providers = pick_providers(self.providers_requested, ort.get_available_providers())
         self._device = "cuda" if self.providers[0] in ("CUDAExecutionProvider",
                                                       "TensorrtExecutionProvider") else "cpu"
-        weights = getattr(self.bundle, "weights_file", None)
-        if self.share_weights and weights is not None and self._device == "cpu":
-            from edgefuse.runtime.runners.ort_memory import SharedWeights
-
-            self.shared = SharedWeights(weights, self.bundle.external)
         files = {STEM_GATE: self.bundle.stem_gate}
         files.update({path_graph(k): f for k, f in sorted(self.bundle.paths.items())})
-        for graph, file in files.items():
-            opts = self._options(ort)
-            disabled: list[str] = []
-            if self.shared is not None:
-                from edgefuse.runtime.runners.ort_memory import COPYING_OPTIMIZERS
+        level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        disabled: list[str] = []
+        weights = getattr(self.bundle, "weights_file", None)
+        if self.share_weights and weights is not None and self._device == "cpu":
+            from edgefuse.runtime.runners.ort_memory import COPYING_OPTIMIZERS, SharedWeights
 
-                self.shared.add_to(opts, graph)
+            cached = None
+            if self.optimized_cache:
+                from edgefuse.runtime.runners.ort_cache import optimized_graphs
+
+                cached = optimized_graphs(self.bundle)
+            if cached is not None:   # optimised once for this CPU: nothing left to transform
+                files, level = cached.files, ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+                self.shared = SharedWeights(cached.weights_file, cached.external)
+            else:
+                self.shared = SharedWeights(weights, self.bundle.external)
                 disabled = list(COPYING_OPTIMIZERS)
+        for graph, file in files.items():
+            opts = self._options(ort, level)
+            if self.shared is not None:
+                self.shared.add_to(opts, graph)
             try:
                 sess = ort.InferenceSession(str(file), sess_options=opts, providers=self.providers,
                                             disabled_optimizers=disabled)
@@ -102,9 +112,9 @@ class OrtRunner(Runner):
         self._warm()
         self.startup = {"load_s": t1 - t0, "warmup_s": time.perf_counter() - t1}
 
-    def _options(self, ort: Any) -> Any:
+    def _options(self, ort: Any, level: Any) -> Any:
         opts = ort.SessionOptions()
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        opts.graph_optimization_level = level
         if self.threads:
             opts.intra_op_num_threads = self.threads
             opts.inter_op_num_threads = 1

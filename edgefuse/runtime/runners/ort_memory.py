@@ -13,7 +13,10 @@ same bundle shares it too).
 What ORT would otherwise copy per session (measured, ORT 1.32 CPU, dynmm-r34-nbt1d 320x320):
   - the NCHWc layout transformer reorders every Conv weight into a new, session-owned
     initializer; with it on, sharing saves nothing (727 vs 761 MB for three sessions of one
-    graph). It is disabled for sharing sessions, which costs fp32 convolutions ~15% here;
+    graph). So the layout optimisation runs once per machine and its graphs are cached with
+    their reordered weights stored once (ort_cache.py); where no cache can be written, the
+    sessions share the bundle's weights with the transformer off (fp32 convolutions 1.3x
+    slower here);
   - kernels that pre-pack their weights (int8 QLinearConv, MatMul) pack a private copy per
     session; ORT's PrepackedWeightsContainer, which would share those, is not exposed to
     Python. Int8 weights are a quarter of fp32 ones, so an int8 bundle's copies stay small.
