@@ -322,11 +322,14 @@ def _quantize(graphs: _Graphs, opts: ExportOptions, work: Path, size: tuple[int,
     fp32 = dict(graphs.files)
     stem_session = ort_session(fp32["stem_gate"])
     for name in fp32:
+        graphs.files[name] = work / fp32[name].name
+        if name == "stem_gate" and not scheme.quantize_stem:
+            shutil.copyfile(fp32[name], graphs.files[name])   # the scheme keeps it fp32
+            continue
         say(f"quantize {name}")
         graph_feeds = feeds if name == "stem_gate" else path_feeds(
             stem_session, feeds, graphs.path_inputs[int(name.split("_")[1])])
-        quantize_graph(fp32[name], work / fp32[name].name, graph_feeds, scheme)
-        graphs.files[name] = work / fp32[name].name
+        quantize_graph(fp32[name], graphs.files[name], graph_feeds, scheme)
     return {**scheme.record(), "frames": len(calib), "source": source}
 
 
