@@ -10,7 +10,8 @@ is initialised with seed 0 and saved first, so all bundles hold identical weight
 takes schemes `cpu` (uint8 activations, int8 weights: ONNX Runtime's U8S8 path), `cpu-rr`
 (the same with 7-bit weights, ORT's `reduce_range`) and `tensorrt` (symmetric int8
 activations). ORT graphs run through the runner `edgefuse run` uses (`OrtRunner`: shared
-weights; fp32 also as `ort_fp32_nchwc`, private weights with ORT's NCHWc layout). Every
+weights, graphs layout-optimised once for this CPU in a cache inside the temporary folder);
+fp32 also as `ort_fp32_private` (`--no-share-weights`: each session its own copy). Every
 (graph, runtime) pair is timed round-robin: one call of each per round, so a change of
 machine load during the run affects all alike. Inputs: synthetic benchmark frames; path
 graphs get the fp32 stem features of the same frame. Accuracy: each int8 bundle's
@@ -26,6 +27,7 @@ import os
 import statistics
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -84,6 +86,7 @@ def main() -> None:
     size = parse_size(args.input_size)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
+        os.environ["EDGEFUSE_CACHE_DIR"] = str(work / "cache")   # the runners' optimised graphs
         spec = _checkpoint(args.model, size, work)
         fp32 = export_bundle(spec, work / "fp32", input_size=size, verify_frames=min(args.frames, 8))
         int8 = {v: export_bundle(spec, work / f"int8-{v}", input_size=size, precision="int8",
@@ -105,7 +108,7 @@ def main() -> None:
 
         graphs = ["stem_gate"] + [f"path_{p.index}" for p in m.paths]
         runners = {"ort_fp32": OrtRunner(load_bundle(fp32.bundle), threads=args.threads),
-                   "ort_fp32_nchwc": OrtRunner(load_bundle(fp32.bundle), threads=args.threads, share_weights=False)}
+                   "ort_fp32_private": OrtRunner(load_bundle(fp32.bundle), threads=args.threads, share_weights=False)}
         runners.update({f"ort_int8_{v}": OrtRunner(load_bundle(r.bundle), threads=args.threads) for v, r in int8.items()})
         for r in runners.values():
             r.activate()
@@ -119,6 +122,7 @@ def main() -> None:
         runtimes = list(dict.fromkeys(rt for _, rt in calls))
 
         times: dict[tuple[str, str], list[float]] = {key: [] for key in calls}
+        cpu: dict[tuple[str, str], list[float]] = {key: [] for key in calls}
         loads = [os.getloadavg()[0]]
         with torch.no_grad():
             for key, run in calls.items():           # warm every engine before timing
@@ -127,9 +131,10 @@ def main() -> None:
             for i in range(args.iterations):
                 fd = feeds[i % len(feeds)]
                 for key, run in calls.items():
-                    t0 = _now()
+                    c0, t0 = time.process_time(), time.perf_counter()
                     run(fd[key[0]])
-                    times[key].append((_now() - t0) * 1e3)
+                    times[key].append((time.perf_counter() - t0) * 1e3)
+                    cpu[key].append((time.process_time() - c0) * 1e3)
                 if i % 10 == 9:
                     loads.append(os.getloadavg()[0])
         for r in runners.values():
@@ -142,6 +147,7 @@ def main() -> None:
             rows.append({
                 "graph": g, "madds": madds[g], "median_ms": med,
                 "min_ms": {rt: min(times[(g, rt)]) for rt in runtimes},
+                "cpu_median_ms": {rt: statistics.median(cpu[(g, rt)]) for rt in runtimes},
                 "p90_ms": {rt: float(np.percentile(times[(g, rt)], 90)) for rt in runtimes},
                 "int8_label_agreement_vs_fp32": {v: r.verify["int8"]["path_label_agreement_vs_fp32"].get(g)
                                                  for v, r in int8.items()},
@@ -183,20 +189,24 @@ def _markdown(result: dict, runtimes: list[str], variants: list[str]) -> str:
              f"{result['threads']} thread(s), torch {mach.get('torch')}, onnxruntime {mach['onnxruntime']}; "
              f"median of {result['iterations']} round-robin iterations after {result['warmup']} warm-up calls, "
              f"batch 1; load average {min(result['loadavg']):.1f}-{max(result['loadavg']):.1f}. `ort_fp32`: the "
-             "runner's default (shared weights); `ort_fp32_nchwc`: private weights with ORT's NCHWc layout.", "",
+             "runner's default (shared weights, graphs optimised once for this CPU); `ort_fp32_private`: "
+             "`--no-share-weights`. In brackets: the ratio of process CPU time, which a busy machine "
+             "disturbs less than wall time.", "",
              "| graph | MMAC | " + " | ".join(f"{rt} ms" for rt in rts) + " | "
-             + " | ".join(f"fp32 / int8 {v}" for v in variants) + " |",
+             + " | ".join(f"fp32 / int8 {v} (CPU time)" for v in variants) + " |",
              "| :--- | ---: | " + " | ".join("---:" for _ in rts) + " | " + " | ".join("---:" for _ in variants) + " |"]
     for r in result["graphs"]:
-        md = r["median_ms"]
+        md, mc = r["median_ms"], r["cpu_median_ms"]
         lines.append(f"| {r['graph']} | {r['madds'] / 1e6:.1f} | " + " | ".join(f"{md[rt]:.2f}" for rt in rts) + " | "
-                     + " | ".join(f"{md['ort_fp32'] / md[f'ort_int8_{v}']:.2f}x" for v in variants) + " |")
+                     + " | ".join(f"{md['ort_fp32'] / md[f'ort_int8_{v}']:.2f}x ({mc['ort_fp32'] / mc[f'ort_int8_{v}']:.2f}x)"
+                                  for v in variants) + " |")
     lines += ["", "A frame through path k = stem_gate + path_k (sum of the medians above):", "",
               "| path | " + " | ".join(f"{rt} ms" for rt in rts) + " |", "| :--- | " + " | ".join("---:" for _ in rts) + " |"]
     for r in result["frame_via_path_ms"]:
         lines.append(f"| {r['path']} | " + " | ".join(f"{r[rt]:.2f}" for rt in rts) + " |")
     lines += ["", f"int8 vs fp32 on {result['frames']} synthetic test frames (end to end, each bundle's verification; "
-                  f"calibrated on {result['calib_frames']} frames of another seed):", "",
+                  f"calibrated on {result['calib_frames']} frames of another seed; a cpu bundle in ONNX Runtime's fused "
+                  "int8 kernels, a tensorrt one in its Q/DQ arithmetic, as TensorRT would compute it):", "",
               "| scheme | activations / weights | labels = fp32 | gate = fp32 | mIoU fp32 -> int8 | bundle |",
               "| :--- | :--- | ---: | ---: | ---: | ---: |"]
     for v, a in result["int8"].items():
@@ -206,12 +216,6 @@ def _markdown(result: dict, runtimes: list[str], variants: list[str]) -> str:
         lines.append(f"| {v} | {c['activations']} / {c['weights']} | {a['label_agreement_vs_fp32']:.2%} | "
                      f"{a['gate_agreement_vs_fp32']:.0%} | {miou} | {result['bundle_bytes'][f'int8_{v}'] / 1e6:.2f} MB |")
     return "\n".join(lines)
-
-
-def _now() -> float:
-    import time
-
-    return time.perf_counter()
 
 
 def _cpu_flags() -> list[str]:

@@ -16,6 +16,8 @@ the stem's own quantisation error, which the end-to-end agreement then measures)
 
 from __future__ import annotations
 
+import contextlib
+import io
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Sequence
@@ -213,24 +215,25 @@ def quantize_graph(fp32_path: str | Path, int8_path: str | Path, feeds: Sequence
         source = inlined
     exclude = small_convs(model, scheme.min_conv_k) if scheme.min_conv_k else []
     del model
-    # The quantiser logs advice through the root logger (pre-processing, bias layout);
-    # keep it out of the export display. Errors still raise.
+    # The quantiser logs advice through the root logger (pre-processing, bias layout) and its
+    # histogram calibrators print progress: keep both out of the export display. Errors raise.
     root = logging.getLogger()
     level = root.level
     root.setLevel(logging.ERROR)
     try:
-        quantize_static(
-            str(source), str(int8_path), feed_reader(feeds),
-            quant_format=QuantFormat.QDQ,
-            per_channel=True,
-            reduce_range=scheme.reduce_range,
-            weight_type=QuantType[scheme.weights],
-            activation_type=QuantType[scheme.activations],
-            calibrate_method=CalibrationMethod[scheme.calibration],
-            nodes_to_exclude=exclude,
-            extra_options={"ActivationSymmetric": scheme.activation_symmetric,
-                           "WeightSymmetric": scheme.weight_symmetric},
-        )
+        with contextlib.redirect_stdout(io.StringIO()):
+            quantize_static(
+                str(source), str(int8_path), feed_reader(feeds),
+                quant_format=QuantFormat.QDQ,
+                per_channel=True,
+                reduce_range=scheme.reduce_range,
+                weight_type=QuantType[scheme.weights],
+                activation_type=QuantType[scheme.activations],
+                calibrate_method=CalibrationMethod[scheme.calibration],
+                nodes_to_exclude=exclude,
+                extra_options={"ActivationSymmetric": scheme.activation_symmetric,
+                               "WeightSymmetric": scheme.weight_symmetric},
+            )
     finally:
         root.setLevel(level)
         if inlined is not None:

@@ -236,8 +236,12 @@ def _build(loaded, model, exported: list[int], serving: list[int], opts: ExportO
     say("load verification frames")
     frames, source = _frames(opts.verify_data, opts.verify_frames, (h, w), EVAL_SEED, "test", notes)
     say(f"verify on {len(frames)} frames")
+    # A cpu-scheme bundle is verified in the int8 kernels it will run in; a tensorrt one in its
+    # Q/DQ arithmetic (this CPU's int8 kernels are not what will execute it).
+    scheme = int8_scheme(opts)
     report = verify_bundle(model, graphs.files, serving, frames, source, opts.precision.value,
-                           fp32_graphs=fp32_files if int8 else None, int8_min_agreement=opts.int8_min_agreement)
+                           fp32_graphs=fp32_files if int8 else None, int8_min_agreement=opts.int8_min_agreement,
+                           int8_fused=scheme is None or scheme.target == "cpu")
     verify_path = work / mf.VERIFY_NAME
     verify_path.write_text(json.dumps(report.to_dict(), indent=2, allow_nan=False) + "\n")
     if int8:
