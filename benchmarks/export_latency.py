@@ -72,6 +72,11 @@ def main() -> None:
     ap.add_argument("--calib-frames", type=int, default=64)
     ap.add_argument("--int8", default="cpu,tensorrt", help="comma list of int8 schemes: cpu, cpu-rr, tensorrt")
     ap.add_argument("--no-torch", action="store_true", help="skip eager PyTorch (large inputs)")
+    ap.add_argument("--goal-speedup", type=float, default=1.0,
+                    help="issue 10: each path graph's fp32 / int8 (cpu scheme) time at least this "
+                         "(1.0 on the tiny model, 1.7 on dynmm-r34-nbt1d 320x320)")
+    ap.add_argument("--goal-agreement", type=float, default=0.97, help="int8 (cpu) labels equal to fp32")
+    ap.add_argument("--goal-miou-loss", type=float, default=0.01, help="at most this mIoU lost (0.01 = 1 point)")
     ap.add_argument("--out", default=str(Path(__file__).parent / "results"))
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -162,7 +167,17 @@ def main() -> None:
                     for v, r in int8.items()}
         sizes = {"fp32": _bundle_bytes(fp32.bundle), **{f"int8_{v}": _bundle_bytes(r.bundle) for v, r in int8.items()}}
 
+    goals = {}
+    if "cpu" in variants:
+        a = accuracy["cpu"]
+        speed = {r["graph"]: r["median_ms"]["ort_fp32"] / r["median_ms"]["ort_int8_cpu"] for r in rows[1:]}
+        goals = {"speedup_per_path": speed, "speedup_goal": args.goal_speedup,
+                 "speedup_met": min(speed.values()) >= args.goal_speedup,
+                 "agreement_met": a["label_agreement_vs_fp32"] >= args.goal_agreement,
+                 "miou_met": a.get("miou_change") is None or a["miou_change"] >= -args.goal_miou_loss,
+                 "agreement_goal": args.goal_agreement, "miou_loss_goal": args.goal_miou_loss}
     result = {"model": args.model, "input_size": [h, w], "threads": args.threads, "iterations": args.iterations,
+              "goals": goals,
               "warmup": args.warmup, "frames": args.frames, "calib_frames": args.calib_frames, "int8": accuracy,
               "graphs": rows, "frame_via_path_ms": frame_rows, "bundle_bytes": sizes, "loadavg": loads,
               "machine": machine_info()}
@@ -215,6 +230,15 @@ def _markdown(result: dict, runtimes: list[str], variants: list[str]) -> str:
                 if a.get("miou_fp32") is not None else "-")
         lines.append(f"| {v} | {c['activations']} / {c['weights']} | {a['label_agreement_vs_fp32']:.2%} | "
                      f"{a['gate_agreement_vs_fp32']:.0%} | {miou} | {result['bundle_bytes'][f'int8_{v}'] / 1e6:.2f} MB |")
+    g = result.get("goals")
+    if g:
+        def met(ok: bool) -> str:
+            return "met" if ok else "NOT met"
+
+        lines += ["", f"Goals (cpu scheme): every path graph >= {g['speedup_goal']}x faster than fp32: "
+                      f"{min(g['speedup_per_path'].values()):.2f}x at worst ({met(g['speedup_met'])}); labels equal "
+                      f"to fp32 >= {g['agreement_goal']:.0%}: {met(g['agreement_met'])}; at most "
+                      f"{g['miou_loss_goal'] * 100:.0f} mIoU point lost: {met(g['miou_met'])}."]
     return "\n".join(lines)
 
 

@@ -19,16 +19,21 @@ def test_feed_reader_iterates_and_rewinds():
     assert r.get_next() is feeds[0]
 
 
-def test_quantized_graph_is_symmetric_per_channel(tmp_path):
+def _net_and_feeds(tmp_path, *layers, low=-1.0):
+    """A small conv net exported to tmp_path/f.onnx, and four calibration feeds."""
     torch.manual_seed(0)
-    net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.ReLU(), torch.nn.Conv2d(8, 4, 1)).eval()
+    net = torch.nn.Sequential(*layers).eval()
     buf = io.BytesIO()
     with torch.no_grad():
         torch.onnx.export(net, (torch.rand(1, 3, 16, 16),), buf, input_names=["x"], output_names=["y"],
                           opset_version=17, dynamo=False)
     (tmp_path / "f.onnx").write_bytes(buf.getvalue())
     rng = np.random.default_rng(0)
-    feeds = [{"x": rng.uniform(-1, 1, (1, 3, 16, 16)).astype(np.float32)} for _ in range(4)]
+    return net, [{"x": rng.uniform(low, 1, (1, 3, 16, 16)).astype(np.float32)} for _ in range(4)]
+
+
+def test_quantized_graph_is_symmetric_per_channel(tmp_path):
+    net, feeds = _net_and_feeds(tmp_path, torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.ReLU(), torch.nn.Conv2d(8, 4, 1))
     quantize_graph(tmp_path / "f.onnx", tmp_path / "q.onnx", feeds)
     q = onnx.load(str(tmp_path / "q.onnx"))
     inits = {t.name: onnx.numpy_helper.to_array(t) for t in q.graph.initializer}
@@ -55,19 +60,6 @@ def test_quantized_graph_is_symmetric_per_channel(tmp_path):
     assert np.abs(got - want).max() < 0.03 * np.abs(want).max()
 
 
-def _net_and_feeds(tmp_path):
-    torch.manual_seed(0)
-    net = torch.nn.Sequential(torch.nn.Conv2d(3, 32, 3, padding=1), torch.nn.ReLU(), torch.nn.Conv2d(32, 32, 3, padding=1),
-                              torch.nn.ReLU(), torch.nn.Conv2d(32, 4, 1)).eval()
-    buf = io.BytesIO()
-    with torch.no_grad():
-        torch.onnx.export(net, (torch.rand(1, 3, 16, 16),), buf, input_names=["x"], output_names=["y"],
-                          opset_version=17, dynamo=False)
-    (tmp_path / "f.onnx").write_bytes(buf.getvalue())
-    rng = np.random.default_rng(0)
-    return net, [{"x": rng.uniform(0, 1, (1, 3, 16, 16)).astype(np.float32)} for _ in range(4)]
-
-
 def test_schemes_follow_the_target(tmp_path):
     from edgefuse.calibration.int8 import int8_scheme, resolve_reduce_range
     from edgefuse.errors import ConfigError
@@ -90,7 +82,8 @@ def test_cpu_scheme_runs_accurately_in_the_fused_int8_kernels(tmp_path):
 
     from edgefuse.calibration.int8 import int8_scheme
 
-    net, feeds = _net_and_feeds(tmp_path)
+    net, feeds = _net_and_feeds(tmp_path, torch.nn.Conv2d(3, 32, 3, padding=1), torch.nn.ReLU(),
+                                torch.nn.Conv2d(32, 32, 3, padding=1), torch.nn.ReLU(), torch.nn.Conv2d(32, 4, 1), low=0.0)
     quantize_graph(tmp_path / "f.onnx", tmp_path / "q.onnx", feeds, int8_scheme("cpu", reduce_range=True))
     q = onnx.load(str(tmp_path / "q.onnx"))
     inits = {t.name: onnx.numpy_helper.to_array(t) for t in q.graph.initializer}

@@ -64,64 +64,57 @@ def test_pack_is_deterministic_and_matches_the_embedded_graph(tmp_path):
     np.testing.assert_allclose(got, 1 + shared + own, rtol=1e-6)
 
 
-def _rewrite_ref(path, **changes):
-    """Point the first external initializer of graph `path` elsewhere (a hand-made attack)."""
-    model = onnx.load(str(path), load_external_data=False)
+def _tampered(root, edit=None, **changes):
+    """A bundle whose path_2.onnx was edited - `edit(model)`, or its first external
+    initializer's reference fields changed - and whose manifest records the edited graph's
+    hash, as a malicious manifest would."""
+    make_bundle(root)
+    graph = root / "path_2.onnx"
+    model = onnx.load(str(graph), load_external_data=False)
+    if edit is not None:
+        edit(model)
     tensor = next(t for t in model.graph.initializer if t.data_location == TensorProto.EXTERNAL)
     for entry in tensor.external_data:
         if entry.key in changes:
             entry.value = str(changes[entry.key])
-    path.write_bytes(model.SerializeToString())
-
-
-def _rehash(root, graph="path_2.onnx"):
-    """Record the tampered graph's hash, as a malicious manifest would."""
+    graph.write_bytes(model.SerializeToString())
     data = json.loads((root / "manifest.json").read_text())
     for p in data["paths"]:
-        if p["file"] == graph:
-            p["sha256"] = sha256_file(root / graph)
+        if p["file"] == graph.name:
+            p["sha256"] = sha256_file(graph)
     (root / "manifest.json").write_text(json.dumps(data))
+    return root
 
 
 @pytest.mark.parametrize("location", ["../outside.bin", "/etc/passwd", "verify.json", "sub/../../outside.bin",
                                       "weights.bin.other", ""])
 def test_references_outside_the_weights_file_are_refused(tmp_path, location):
-    root = tmp_path / "b"
-    make_bundle(root)
+    root = _tampered(tmp_path / "b", location=location)
     (tmp_path / "outside.bin").write_bytes(bytes(4096))
     (root / "weights.bin.other").write_bytes(bytes(4096))
-    _rewrite_ref(root / "path_2.onnx", location=location)
-    _rehash(root)
     with pytest.raises(EdgefuseError, match="path_2.onnx.*not the bundle's weights file"):
         load_bundle(root)
 
 
 @pytest.mark.parametrize("change", [{"offset": 10 ** 9}, {"length": 4}, {"offset": -64}])
 def test_references_that_do_not_fit_the_file_are_refused(tmp_path, change):
-    root = tmp_path / "b"
-    make_bundle(root)
-    _rewrite_ref(root / "path_2.onnx", **change)
-    _rehash(root)
     with pytest.raises(EdgefuseError, match="does not fit the file"):
-        load_bundle(root)
+        load_bundle(_tampered(tmp_path / "b", **change))
 
 
 def test_a_reference_hidden_in_a_constant_node_is_checked_too(tmp_path):
-    root = tmp_path / "b"
-    make_bundle(root)
-    model = onnx.load(str(root / "path_2.onnx"), load_external_data=False)
-    hidden = numpy_helper.from_array(np.zeros(256, np.float32), "c")
-    hidden.ClearField("raw_data")
-    hidden.data_location = TensorProto.EXTERNAL
-    for k, v in (("location", "../outside.bin"), ("length", "1024")):
-        e = hidden.external_data.add()
-        e.key, e.value = k, v
-    model.graph.node.append(helper.make_node("Constant", [], ["unused"], value=hidden))
-    assert [r.initializer for r in external_refs(model)][-1] is False
-    (root / "path_2.onnx").write_bytes(model.SerializeToString())
-    _rehash(root)
+    def hide(model):
+        hidden = numpy_helper.from_array(np.zeros(256, np.float32), "c")
+        hidden.ClearField("raw_data")
+        hidden.data_location = TensorProto.EXTERNAL
+        for k, v in (("location", "../outside.bin"), ("length", "1024")):
+            e = hidden.external_data.add()
+            e.key, e.value = k, v
+        model.graph.node.append(helper.make_node("Constant", [], ["unused"], value=hidden))
+        assert [r.initializer for r in external_refs(model)][-1] is False
+
     with pytest.raises(EdgefuseError, match="'c' reads its data from '../outside.bin'"):
-        load_bundle(root)
+        load_bundle(_tampered(tmp_path / "b", hide))
 
 
 def test_weights_file_must_be_named_inside_the_bundle(tmp_path):
