@@ -143,7 +143,8 @@ def _spread(n: int, count: int) -> list[int]:
     return [int(i) for i in np.unique(np.linspace(0, n - 1, num=min(count, n)).round().astype(int))]
 
 
-def camera_frames(spec: str, count: int, size: tuple[int, int], split: str | None = None) -> list[Frame]:
+def camera_frames(spec: str, count: int, size: tuple[int, int], split: str | None = None,
+                  camera_calibration: str | Path | None = None) -> list[Frame]:
     """`count` frames evenly spaced over a recording / folder (the first `count` of the
     endless synthetic camera), prepared like the runtime prepares them and returned at
     `size`, unlabelled. A frame picked that cannot be decoded is replaced by the next good
@@ -166,7 +167,7 @@ def camera_frames(spec: str, count: int, size: tuple[int, int], split: str | Non
 
     def opened():
         try:
-            return open_source(spec, **options).open()
+            return open_source(spec, calibration=camera_calibration, **options).open()
         except EdgefuseError as exc:
             raise EdgefuseError(f"frames source {spec!r} could not be opened: {exc}") from exc
 
@@ -216,9 +217,10 @@ def source_label(source: str | Path, split: str) -> str:
 
 
 def load_frames(source: str | Path | None, count: int, size: tuple[int, int], *, seed: int,
-                split: str = "test") -> list[Frame]:
+                split: str = "test", camera_calibration: str | Path | None = None) -> list[Frame]:
     """`count` frames of `size` from a named source, a dataset folder or a camera source
-    spec (see module doc)."""
+    spec (see module doc). `camera_calibration`: a camera.yaml applied to a camera source
+    as `edgefuse run --calibration` applies it (other sources are not camera images)."""
     if count < 1:
         raise EdgefuseError(f"need at least one frame, got {count}")
     name = "synthetic" if source is None else str(source)
@@ -228,7 +230,7 @@ def load_frames(source: str | Path | None, count: int, size: tuple[int, int], *,
     if path.is_dir():   # a plain directory path is a dataset folder, as before
         return dataset_frames(path, split, count, size)
     if camera_spec_kind(name) is not None:
-        return camera_frames(name, count, size, split)
+        return camera_frames(name, count, size, split, camera_calibration)
     raise EdgefuseError(f"frames source {name!r} is neither {' nor '.join(FRAME_SOURCES)} nor a dataset "
                         f"folder (create one with `edgefuse data synth --out DIR`) nor a camera source "
                         f"spec ({CAMERA_SPECS})")

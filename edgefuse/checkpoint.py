@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -91,7 +92,12 @@ def _read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, An
 
 def _read_torch(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any], dict[str, Any]]:
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            # The weights-only unpickler warns about what it meets in the file (e.g. "Detected
+            # pickle protocol 4") before refusing it; the user gets our one-line error instead
+            # of torch's warning and its source line (issue 9).
+            warnings.filterwarnings("ignore", module=r"torch\._weights_only_unpickler")
+            obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001
         # torch's own message suggests weights_only=False, i.e. running the file's code: never.
         raise EdgefuseError(

@@ -60,6 +60,7 @@ class ExportOptions:
     calib_frames: int = 32
     verify_data: str | Path | None = None         # frames to verify on (test split); default synthetic
     verify_frames: int = 8
+    camera_calibration: str | Path | None = None  # camera.yaml applied to camera-spec calib/verify sources
     logits: bool = False                          # path graphs also output logits
     force: bool = False
     int8_min_agreement: float = 0.90
@@ -234,7 +235,8 @@ def _build(loaded, model, exported: list[int], serving: list[int], opts: ExportO
         check_graph(path)
 
     say("load verification frames")
-    frames, source = _frames(opts.verify_data, opts.verify_frames, (h, w), EVAL_SEED, "test", notes)
+    frames, source = _frames(opts.verify_data, opts.verify_frames, (h, w), EVAL_SEED, "test", notes,
+                            opts.camera_calibration)
     say(f"verify on {len(frames)} frames")
     # A cpu-scheme bundle is verified in the int8 kernels it will run in; a tensorrt one in its
     # Q/DQ arithmetic (this CPU's int8 kernels are not what will execute it).
@@ -321,7 +323,8 @@ def _quantize(graphs: _Graphs, opts: ExportOptions, work: Path, size: tuple[int,
 
     scheme = int8_scheme(opts)
     say(f"load calibration frames ({scheme.target} int8 scheme)")
-    calib, source = _frames(opts.calib_data, opts.calib_frames, size, CALIB_SEED, "train", notes)
+    calib, source = _frames(opts.calib_data, opts.calib_frames, size, CALIB_SEED, "train", notes,
+                           opts.camera_calibration)
     feeds = stem_feeds(calib)
     fp32 = dict(graphs.files)
     stem_session = ort_session(fp32["stem_gate"])
@@ -387,7 +390,8 @@ def _specs(proto) -> tuple[mf.TensorSpec, ...]:
     return tuple(mf.TensorSpec(s["name"], tuple(s["shape"]), s["dtype"]) for s in tensor_specs(proto))
 
 
-def _frames(source, count: int, size: tuple[int, int], seed: int, split: str, notes: list[str]):
+def _frames(source, count: int, size: tuple[int, int], seed: int, split: str, notes: list[str],
+            camera_calibration=None):
     """Frames from `source`; the default (synthetic benchmark) falls back to procedural
     frames when the synth extra (Open3D) is missing, and says so in the report."""
     from edgefuse.calibration.frames import load_frames, source_label
@@ -399,7 +403,8 @@ def _frames(source, count: int, size: tuple[int, int], seed: int, split: str, no
         except MissingExtraError as exc:
             notes.append(f"synthetic frames unavailable ({exc}); used procedural frames")
             return load_frames("procedural", count, size, seed=seed), f"procedural (seed {seed})"
-    return load_frames(source, count, size, seed=seed, split=split), source_label(source, split)
+    return (load_frames(source, count, size, seed=seed, split=split, camera_calibration=camera_calibration),
+            source_label(source, split))
 
 
 def _source_name(loaded) -> str:

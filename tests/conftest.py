@@ -25,6 +25,31 @@ def _optimized_graph_cache(tmp_path_factory):
         os.environ[CACHE_ENV] = before
 
 
+#: The session bundle's input size (context bins (1, 2) need H/32 and W/32 even).
+BUNDLE_SIZE = (64, 128)
+
+
+@pytest.fixture(scope="session")
+def runtime_checkpoint(tmp_path_factory):
+    """A random-init dynmm-tiny checkpoint (the torch backend rebuilds its exact weights)."""
+    from edgefuse.checkpoint import save_checkpoint
+    from edgefuse.models.registry import build_model
+
+    torch.manual_seed(0)
+    model = build_model("dynmm-tiny", input_size=BUNDLE_SIZE)
+    return save_checkpoint(tmp_path_factory.mktemp("rt_ckpt") / "dynmm-tiny-rt.safetensors", model)
+
+
+@pytest.fixture(scope="session")
+def bundle_dir(runtime_checkpoint, tmp_path_factory):
+    """One tiny bundle per session, shared by the runtime and ROS node tests."""
+    from edgefuse.export.exporter import export_bundle
+
+    out = tmp_path_factory.mktemp("rt_bundle") / "bundle"
+    export_bundle(str(runtime_checkpoint), out, input_size=BUNDLE_SIZE, verify_frames=1, force=True)
+    return out
+
+
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)
@@ -89,3 +114,75 @@ def tiny_dataset(tmp_path_factory):
     def make(frames: int = 8, size: tuple[int, int] = (64, 64), seed: int = 0):
         return write_tiny_seg_dataset(tmp_path_factory.mktemp("tinyds"), frames, size, seed)
     return make
+
+
+class OutputMode:
+    """How the human output is read; `assert_whole` checks a printed text against it."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def assert_whole(self, text: str, names) -> None:
+        """Every name appears whole, nothing is cut with an ellipsis, and in a terminal no
+        table is wider than the terminal (text lines printed unwrapped on purpose, such as a
+        command to copy, may be)."""
+        assert "…" not in text, text
+        for name in names:
+            assert name in text, f"{name!r} is cut ({self.name}):\n{text}"
+        if self.name == "terminal-80":
+            rows = [line for line in text.splitlines() if set(line) & set("│┃─━")]
+            assert max(map(len, rows), default=0) <= 80, text
+
+
+@pytest.fixture(params=["pipe", "terminal-80"])
+def output_mode(request, monkeypatch) -> OutputMode:
+    """Human output the two ways a user reads it (issue 9): piped (not a terminal, with
+    COLUMNS=80 and NO_COLOR=1 in the environment) and in an 80-column terminal."""
+    monkeypatch.setenv("COLUMNS", "80")
+    monkeypatch.setenv("NO_COLOR", "1")
+    if request.param == "terminal-80":
+        from edgefuse.cli.common import CliConsole
+        monkeypatch.setattr(CliConsole, "is_terminal", property(lambda self: True))
+    return OutputMode(request.param)
+
+
+def _latency(mean: float) -> dict[str, float]:
+    import numpy as np
+
+    from edgefuse.runtime.stats import LatencyStats
+
+    rng = np.random.default_rng(int(mean))
+    return LatencyStats.of(rng.gamma(20.0, mean / 20.0, 50)).to_dict()
+
+
+@pytest.fixture
+def slow_bench_result():
+    """A bench result as a slow machine gives it: many paths, latencies over 100 ms, and
+    noisy timings (one coefficient-of-variation warning)."""
+    from edgefuse.runtime.bench import BenchResult
+
+    paths, ms = 9, 180.0
+
+    data = {
+        "model": "dynmm-modality-r18-custom-long-name", "input_size": [480, 640], "backend": "ort",
+        "bundle": "/robots/bundles/dynmm-modality-r18-custom-long-name-480x640",
+        "settings": {"warmup": 20, "iterations": 200, "duration_s": None, "frames": 100, "camera": "synthetic"},
+        "stem_gate": {"madds": 2.1e9, "latency_ms": _latency(ms / 8), "overhead_vs_full_path": 0.12},
+        "paths": [{"index": k, "madds": (30 + 5 * k) * 1e9, "path_madds": (28 + 5 * k) * 1e9,
+                   "latency_ms": _latency(ms + 40 * k), "frame_p50_ms": ms + 40 * k} for k in range(paths)],
+        "dynamic": {"frames": 100, "full_path": paths - 1, "depth_fallbacks": 3,
+                    "path_distribution": {str(k): 1 / paths for k in range(paths)},
+                    "expected_latency_ms": 1234.5, "mean_latency_ms": 1210.25, "static_latency_ms": 1530.75,
+                    "speedup": 1530.75 / 1210.25},
+        "end_to_end": {k: _latency(v) for k, v in (("capture_ms", 33), ("inference_ms", 1210), ("post_ms", 2),
+                                                    ("frame_ms", 1245))},
+        "memory": {"files_total_bytes": 321_000_000, "session_rss_delta_bytes": 900_000_000},
+        "machine": {"platform": "Linux-6.1-aarch64-with-glibc2.35", "cpu": "ARMv8 Processor rev 1 (v8l)",
+                    "cpu_count": 6, "affinity": 6, "python": "3.10.12", "onnxruntime": "1.18.0",
+                    "edgefuse": "0.1.0", "date": "2026-01-01T00:00:00+00:00",
+                    "providers": ["TensorrtExecutionProvider", "CUDAExecutionProvider"]},
+    }
+    warning = ("coefficient of variation over 2.5% for stem_gate 3.1%, path_0 4.0%: the machine is busy "
+               "or throttling, numbers may not be stable (close other work, pin threads, or run longer with "
+               "--duration)")
+    return BenchResult(data, warnings=[warning])

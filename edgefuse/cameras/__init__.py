@@ -19,11 +19,14 @@ from edgefuse.cameras.base import (
     open_source,
     parse_spec,
 )
+from edgefuse.cameras.camera_info import CameraCalibration, CameraModel, load_camera_calibration
 from edgefuse.cameras.health import FrameHealth, FrameIssue, validate_frame
 from edgefuse.cameras.live import EndOfStream, LiveCapture
+from edgefuse.cameras.registration import Extrinsics, register_depth
 
 __all__ = [
     "SOURCES", "Frame", "FrameDecodeError", "FrameError", "FrameSource", "Intrinsics",
     "SourceDisconnected", "SourceOptions", "SourceSpec", "open_source", "parse_spec",
     "FrameHealth", "FrameIssue", "validate_frame", "EndOfStream", "LiveCapture",
+    "CameraCalibration", "CameraModel", "load_camera_calibration", "Extrinsics", "register_depth",
 ]

@@ -85,6 +85,10 @@ class Frame:
     `error`: set instead of raising when the frame could not be decoded; `validate_frame`
     turns it into a health verdict so the runtime skips the frame and goes on.
     `meta`: source-specific extras (file stem, serial number, message topics...).
+    `stamp_ns` / `frame_id`: the ROS header of the colour image, when the frame came from
+    one (ROS bag, live node): integer nanoseconds, so outputs carry the input's stamp exactly
+    (a float of seconds since 1970 keeps only ~0.2 us); `timestamp` stays the float for
+    everything else.
     """
 
     rgb: np.ndarray
@@ -94,6 +98,8 @@ class Frame:
     index: int = 0
     meta: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
+    stamp_ns: int | None = None
+    frame_id: str = ""
 
     @property
     def size(self) -> tuple[int, int]:
@@ -222,10 +228,14 @@ SOURCES: dict[str, tuple[str, str, str]] = {
     "realsense": ("edgefuse.cameras.realsense", "RealSenseSource", "realsense[:SERIAL]"),
     "bag": ("edgefuse.cameras.bag", "BagSource", "bag:FILE (.db3 or .bag RealSense recording)"),
     "rosbag": ("edgefuse.cameras.rosbag", "RosbagSource", "rosbag:FILE (ROS 1 .bag or ROS 2 bag folder/.db3/.mcap)"),
+    "opencv": ("edgefuse.cameras.opencv", "OpenCVSource", "opencv:INDEX|DEVICE|FILE|URL (colour only)"),
+    "openni": ("edgefuse.cameras.openni", "OpenNISource", "openni[:INDEX|FILE.oni] (OpenCV's OpenNI2 backend)"),
+    "open3d-realsense": ("edgefuse.cameras.open3d_rs", "Open3DRealSenseSource", "open3d-realsense[:SERIAL]"),
+    "open3d-bag": ("edgefuse.cameras.open3d_rs", "Open3DBagSource", "open3d-bag:FILE (.bag, through Open3D)"),
 }
 
 # Kinds whose argument is required.
-_NEEDS_TARGET = {"folder", "bag", "rosbag"}
+_NEEDS_TARGET = {"folder", "bag", "rosbag", "opencv", "open3d-bag"}
 
 
 def valid_specs() -> str:
@@ -266,16 +276,37 @@ def source_class(kind: str) -> type[FrameSource]:
     return getattr(importlib.import_module(module), cls)
 
 
-def open_source(spec: str, **options: Any) -> FrameSource:
+def open_source(spec: str, calibration: Any = None, **options: Any) -> FrameSource:
     """Build the frame source for a camera spec (not yet opened: use `with` or `.open()`).
 
-    Specs: realsense[:SERIAL], bag:FILE, rosbag:FILE, folder:DIR[:SPLIT], synthetic[:SEED].
+    Specs: see `valid_specs()` (realsense[:SERIAL], bag:FILE, rosbag:FILE, folder:DIR[:SPLIT],
+    synthetic[:SEED], opencv:..., openni[:...], open3d-realsense[:SERIAL], open3d-bag:FILE).
     `options` are the source's Options fields (e.g. frames=, realtime=, width=, fps=);
     an unknown option raises ConfigError listing the valid ones. Options set to None are
     treated as not given, so a CLI can pass its flags through unchanged.
+
+    `calibration`: a camera_info YAML path or a `CameraCalibration` (`--calibration`): its
+    intrinsics replace the device's, and when it holds the depth-to-colour extrinsics,
+    depth is registered with them (the device's own alignment is turned off where the
+    source has an `align` option).
     """
     parsed = parse_spec(spec)
     cls = source_class(parsed.kind)
     given = {k: v for k, v in options.items() if v is not None}
+    cal = None
+    raw_depth = False
+    if calibration is not None:
+        from edgefuse.cameras.camera_info import CameraCalibration, load_camera_calibration
+
+        cal = calibration if isinstance(calibration, CameraCalibration) else load_camera_calibration(calibration)
+        names = {f.name for f in dataclasses.fields(cls.Options)}
+        if cal.registers_depth and "align" in names:
+            given.setdefault("align", False)
+            raw_depth = not given["align"]
     opts = from_dict(cls.Options, given, where=f"options of camera {parsed.kind!r}")
-    return cls.from_spec(parsed, opts)  # type: ignore[attr-defined]
+    source = cls.from_spec(parsed, opts)  # type: ignore[attr-defined]
+    if cal is None:
+        return source
+    from edgefuse.cameras.calibrated import CalibratedSource
+
+    return CalibratedSource(source, cal, raw_depth=raw_depth)

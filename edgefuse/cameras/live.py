@@ -16,7 +16,7 @@ import logging
 import threading
 import time
 from collections import deque
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 from edgefuse.cameras.base import Frame, FrameError, SourceDisconnected
 
@@ -193,3 +193,12 @@ class LiveCapture:
                          f"({attempt} attempt{'s' if attempt != 1 else ''})")
             return True
         return False
+
+
+def start_capture(source: "Any", grab: Callable[[], Frame | None], reconnect: Callable[[], None] | None,
+                  options: "Any") -> LiveCapture:
+    """The running capture thread of a live source, from its options (queue_size,
+    retry_backoff, give_up_after) and its status callback."""
+    return LiveCapture(grab, name=source.name, queue_size=options.queue_size, reconnect=reconnect,
+                       backoff=tuple(options.retry_backoff), give_up_after=options.give_up_after,
+                       on_status=source.on_status).start()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Iterator
 
 from edgefuse.cameras.base import (
@@ -23,7 +24,7 @@ from edgefuse.cameras.base import (
     SourceOptions,
     SourceSpec,
 )
-from edgefuse.cameras.live import LiveCapture
+from edgefuse.cameras.live import LiveCapture, start_capture
 from edgefuse.cameras.rs_frames import frameset_to_frame, intrinsics_of
 from edgefuse.errors import ConfigError, EdgefuseError, require
 
@@ -36,7 +37,12 @@ class RealSenseOptions(SourceOptions):
     848x480, 1280x720 at 6/15/30 fps...); queue_size: frames kept for a slow reader;
     timeout_ms: wait for a frameset before calling the camera disconnected;
     retry_backoff: (first, max) seconds between reconnection attempts;
-    give_up_after: seconds of disconnection before the run stops (None: wait for ever)."""
+    give_up_after: seconds of disconnection before the run stops (None: wait for ever);
+    align: align depth to colour with `rs.align` (off: depth stays in the depth camera's image,
+    for registration with a calibration file's extrinsics); record: also record what the
+    camera streams to this file with librealsense's recorder (`.db3` with pyrealsense2 >= 2.58,
+    `.bag` before), replayable with `bag:FILE`; after a reconnect recording goes on in
+    FILE-1.db3, FILE-2.db3, ... (restarting the pipeline would overwrite the file)."""
 
     width: int = 640
     height: int = 480
@@ -45,6 +51,8 @@ class RealSenseOptions(SourceOptions):
     timeout_ms: int = 2000
     retry_backoff: tuple[float, float] = (0.5, 5.0)
     give_up_after: float | None = None
+    align: bool = True
+    record: str | None = None
 
 
 class RealSenseSource(FrameSource):
@@ -66,6 +74,7 @@ class RealSenseSource(FrameSource):
         self._pipeline: Any = None
         self._capture: LiveCapture | None = None
         self._count = 0
+        self._segments = 0
 
     @classmethod
     def from_spec(cls, spec: SourceSpec, options: RealSenseOptions) -> "RealSenseSource":
@@ -92,6 +101,9 @@ class RealSenseSource(FrameSource):
         config = rs.config()
         if self.serial is not None:
             config.enable_device(self.serial)
+        if o.record is not None:
+            config.enable_record_to_file(str(record_segment(o.record, self._segments)))
+            self._segments += 1
         config.enable_stream(rs.stream.color, o.width, o.height, rs.format.rgb8, o.fps)
         config.enable_stream(rs.stream.depth, o.width, o.height, rs.format.z16, o.fps)
         pipeline = rs.pipeline()
@@ -131,23 +143,24 @@ class RealSenseSource(FrameSource):
             raise SourceDisconnected(str(exc)) from exc
         if not ok:
             raise SourceDisconnected(f"no frames for {self.options.timeout_ms} ms")
-        frame = frameset_to_frame(self._align.process(frames), self.depth_scale, self.intrinsics,
-                                  self._count, {"source": self.name, "serial": self.device_serial})
+        meta = {"source": self.name, "serial": self.device_serial, "depth_registered": self._align is not None}
+        frame = frameset_to_frame(self._align.process(frames) if self._align is not None else frames,
+                                  self.depth_scale, self.intrinsics, self._count, meta)
         self._count += 1
         return frame
 
     # --- FrameSource ---
     def _open(self) -> None:
         self.rs = require("pyrealsense2", "realsense", "the live RealSense camera")
-        self._align = self.rs.align(self.rs.stream.color)
+        self._align = self.rs.align(self.rs.stream.color) if self.options.align else None
+        if self.options.record is not None:
+            check_record_path(self.options.record, librealsense_record_suffix(self.rs),
+                              f"librealsense {getattr(self.rs, '__version__', '')}")
         try:
             self._start_pipeline()
         except SourceDisconnected as exc:
             raise EdgefuseError(f"{self.name}: {exc}") from exc
-        self._capture = LiveCapture(self._grab, name=self.name, queue_size=self.options.queue_size,
-                                    reconnect=self._reconnect, backoff=tuple(self.options.retry_backoff),
-                                    give_up_after=self.options.give_up_after,
-                                    on_status=self.on_status).start()
+        self._capture = start_capture(self, self._grab, self._reconnect, self.options)
 
     def _close(self) -> None:
         if self._capture is not None:
@@ -158,3 +171,29 @@ class RealSenseSource(FrameSource):
     def _frames(self) -> Iterator[Frame]:
         assert self._capture is not None
         yield from self._capture
+
+
+def record_segment(path: str | Path, segment: int) -> Path:
+    """The file of recording segment `segment` (0: `path` itself; then FILE-1.ext, FILE-2.ext...)."""
+    p = Path(path).expanduser()
+    return p if segment == 0 else p.with_name(f"{p.stem}-{segment}{p.suffix}")
+
+
+def check_record_path(path: str | Path, suffix: str, writer: str) -> Path:
+    """Refuse a recording path the recorder would reject mid-start (wrong suffix, no folder)
+    or that would overwrite a file."""
+    p = Path(path).expanduser()
+    if p.suffix != suffix:
+        raise ConfigError(f"--record {p}: {writer} records to {suffix} files; name it e.g. "
+                          f"{p.with_suffix(suffix).name}")
+    if not p.parent.is_dir():
+        raise ConfigError(f"--record {p}: folder {p.parent} does not exist; create it first")
+    if p.exists():
+        raise ConfigError(f"--record {p}: the file exists; choose another name (nothing is overwritten)")
+    return p
+
+
+def librealsense_record_suffix(rs: Any) -> str:
+    """librealsense >= 2.58 writes only `.db3` (ROS 2 bag) recordings; older releases `.bag`."""
+    version = tuple(int(x) for x in str(getattr(rs, "__version__", "0.0")).split(".")[:2] if x.isdigit())
+    return ".db3" if version >= (2, 58) else ".bag"

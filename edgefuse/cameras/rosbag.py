@@ -18,6 +18,7 @@ import numpy as np
 
 from edgefuse.cameras.base import Frame, FrameSource, Intrinsics, SourceOptions, SourceSpec
 from edgefuse.cameras.pairing import NearestPairer
+from edgefuse.cameras.ros_messages import decode_color, decode_depth, info_fields, intrinsics_of, stamp_ns
 from edgefuse.errors import ConfigError, EdgefuseError, require
 
 # (colour, aligned depth) topic pairs tried in order when none is given.
@@ -27,11 +28,6 @@ DEFAULT_TOPICS = (
 )
 IMAGE_TYPES = ("sensor_msgs/msg/Image", "sensor_msgs/Image")
 INFO_TYPES = ("sensor_msgs/msg/CameraInfo", "sensor_msgs/CameraInfo")
-
-# encoding -> (dtype, channels, channel order to RGB or None)
-_COLOR_ENCODINGS = {"rgb8": (0, 1, 2), "bgr8": (2, 1, 0), "rgba8": (0, 1, 2), "bgra8": (2, 1, 0)}
-_DEPTH_ENCODINGS = {"16UC1": np.uint16, "mono16": np.uint16, "32FC1": np.float32}
-
 
 @dataclass
 class RosbagOptions(SourceOptions):
@@ -45,45 +41,11 @@ class RosbagOptions(SourceOptions):
     max_gap: float = 0.1
 
 
-def decode_color(msg: Any) -> np.ndarray:
-    """sensor_msgs/Image (rgb8/bgr8/rgba8/bgra8) -> HxWx3 uint8 RGB."""
-    enc = msg.encoding
-    if enc not in _COLOR_ENCODINGS:
-        raise EdgefuseError(f"colour encoding {enc!r} not supported (use {', '.join(_COLOR_ENCODINGS)})")
-    ch = 4 if enc.endswith("a8") else 3
-    rows = np.frombuffer(bytes(msg.data), np.uint8).reshape(msg.height, msg.step)
-    img = rows[:, : msg.width * ch].reshape(msg.height, msg.width, ch)
-    return np.ascontiguousarray(img[..., list(_COLOR_ENCODINGS[enc])])
-
-
-def decode_depth(msg: Any) -> np.ndarray:
-    """sensor_msgs/Image (16UC1/mono16 mm, 32FC1 metres) -> HxW uint16 mm (0 = no measurement)."""
-    enc = msg.encoding
-    if enc not in _DEPTH_ENCODINGS:
-        raise EdgefuseError(f"depth encoding {enc!r} not supported (use {', '.join(_DEPTH_ENCODINGS)})")
-    dtype = np.dtype(_DEPTH_ENCODINGS[enc]).newbyteorder(">" if msg.is_bigendian else "<")
-    rows = np.frombuffer(bytes(msg.data), np.uint8).reshape(msg.height, msg.step)
-    img = rows[:, : msg.width * dtype.itemsize].copy().view(dtype).reshape(msg.height, msg.width)
-    if enc == "32FC1":  # REP 118: float depth is metres, NaN = no measurement
-        mm = np.rint(np.nan_to_num(img.astype(np.float64), nan=0.0, posinf=0.0, neginf=0.0) * 1000.0)
-        return np.clip(mm, 0, np.iinfo(np.uint16).max).astype(np.uint16)
-    return img.astype(np.uint16)
-
-
-def _stamp(msg: Any, log_time_ns: int) -> float:
-    """Header stamp in seconds (sensor time); the log time when the header is empty."""
+def _stamp_ns(msg: Any, log_time_ns: int) -> int:
+    """Header stamp in integer ns (sensor time); the log time when the header is empty."""
     st = getattr(getattr(msg, "header", None), "stamp", None)
-    if st is not None:
-        sec = getattr(st, "sec", None)
-        nsec = getattr(st, "nanosec", getattr(st, "nsec", 0))
-        if sec is not None and (sec or nsec):
-            return float(sec) + float(nsec) * 1e-9
-    return log_time_ns * 1e-9
-
-
-def _intrinsics(info: Any) -> Intrinsics:
-    k = info.k if hasattr(info, "k") else info.K  # ROS 2 / ROS 1 field names
-    return Intrinsics(float(k[0]), float(k[4]), float(k[2]), float(k[5]), int(info.width), int(info.height))
+    ns = stamp_ns(st) if st is not None else 0
+    return ns if ns else int(log_time_ns)
 
 
 class RosbagSource(FrameSource):
@@ -169,25 +131,26 @@ class RosbagSource(FrameSource):
         reader = self._reader
         wanted = {self.color_topic, self.depth_topic, self.info_topic} - {None}
         conns = [c for c in reader.connections if c.topic in wanted]
+        # Pairing runs on float seconds (differences only); the items carry the exact
+        # integer stamp, which the frame keeps (issue 12: outputs carry the input's stamp).
         pairer: NearestPairer = NearestPairer(max_gap=self.options.max_gap)
         # camera_info may be logged after the first images: take the first one up front.
-        intrinsics: Intrinsics | None = None
-        info = [c for c in conns if c.topic == self.info_topic]
-        for conn, _, raw in reader.messages(connections=info):
-            intrinsics = _intrinsics(reader.deserialize(raw, conn.msgtype))
+        info: dict[str, Any] | None = None
+        for conn, _, raw in reader.messages(connections=[c for c in conns if c.topic == self.info_topic]):
+            info = info_fields(reader.deserialize(raw, conn.msgtype))
             break
         index = 0
         clock: tuple[float, float] | None = None  # (bag t0, wall t0) for realtime pacing
 
         def emit(pairs) -> Iterator[Frame]:
             nonlocal index, clock
-            for t, color, depth in pairs:
+            for t, (ns, color), depth in pairs:
                 if self.options.realtime:
                     clock = clock or (t, time.monotonic())
                     delay = clock[1] + (t - clock[0]) - time.monotonic()
                     if delay > 0:
                         time.sleep(delay)
-                yield self._to_frame(t, color, depth, intrinsics, index)
+                yield self._to_frame(ns, color, depth, info, index)
                 index += 1
 
         for conn, log_ns, raw in reader.messages(connections=conns):
@@ -195,25 +158,34 @@ class RosbagSource(FrameSource):
                 msg = reader.deserialize(raw, conn.msgtype)
             except Exception as exc:  # a corrupt message is one bad frame, not the end of the bag
                 if conn.topic == self.color_topic:
-                    yield from emit([(log_ns * 1e-9, exc, None)])
+                    yield from emit([(log_ns * 1e-9, (int(log_ns), exc), None)])
                 continue
             if conn.topic == self.info_topic:
-                intrinsics = _intrinsics(msg)
-            elif conn.topic == self.color_topic:
-                yield from emit(pairer.add_color(_stamp(msg, log_ns), msg))
+                info = info_fields(msg)
+                continue
+            ns = _stamp_ns(msg, log_ns)
+            if conn.topic == self.color_topic:
+                yield from emit(pairer.add_color(ns * 1e-9, (ns, msg)))
             else:
-                yield from emit(pairer.add_depth(_stamp(msg, log_ns), msg))
+                yield from emit(pairer.add_depth(ns * 1e-9, msg))
         yield from emit(pairer.flush())
 
-    def _to_frame(self, t: float, color: Any, depth: Any, intrinsics: Intrinsics | None, index: int) -> Frame:
-        meta: dict[str, Any] = {"source": self.name, "color_topic": self.color_topic, "depth_topic": self.depth_topic}
+    def _to_frame(self, ns: int, color: Any, depth: Any, info: dict[str, Any] | None, index: int) -> Frame:
+        meta: dict[str, Any] = {"source": self.name, "color_topic": self.color_topic, "depth_topic": self.depth_topic,
+                                "info_topic": self.info_topic}
+        intrinsics: Intrinsics | None = None
+        if info is not None:
+            meta["camera_info"] = info
+            intrinsics = intrinsics_of(info)
+        frame_id = "" if isinstance(color, Exception) else str(color.header.frame_id)
+        common = dict(timestamp=ns * 1e-9, stamp_ns=ns, frame_id=frame_id, intrinsics=intrinsics, index=index,
+                      meta=meta)
         try:
             if isinstance(color, Exception):
                 raise color
             rgb = decode_color(color)
         except Exception as exc:
-            return Frame(rgb=np.zeros((0, 0, 3), np.uint8), depth=None, timestamp=t, intrinsics=intrinsics,
-                         index=index, meta=meta, error=f"colour message: {exc}")
+            return Frame(rgb=np.zeros((0, 0, 3), np.uint8), depth=None, error=f"colour message: {exc}", **common)
         depth_mm = None
         if depth is not None:
             try:
@@ -222,4 +194,4 @@ class RosbagSource(FrameSource):
                 meta["depth_error"] = str(exc)
         elif self.depth_topic is not None:
             meta["depth_missing"] = f"no depth within {self.options.max_gap:g} s"
-        return Frame(rgb=rgb, depth=depth_mm, timestamp=t, intrinsics=intrinsics, index=index, meta=meta)
+        return Frame(rgb=rgb, depth=depth_mm, **common)

@@ -36,7 +36,7 @@ def synth(
 
     from edgefuse.data.synth import write_dataset
 
-    hw = parse_size(size)
+    hw = parse_size(size, "--size")
     start = time.perf_counter()
     with _progress("rendering") as bar:
         task = bar.add_task("rendering", total=frames, rate="")
@@ -48,8 +48,10 @@ def synth(
         info = write_dataset(out, frames, seed, hw, test_fraction, workers=workers, progress=update,
                              overwrite=overwrite)
     elapsed = time.perf_counter() - start
+    hard = ", ".join(f"{split} {'-' if share is None else format(share, '.0%')}"
+                     for split, share in info["hard_fraction"].items())
     console.print(f"wrote {info['splits']['train']} train + {info['splits']['test']} test frames to {out} "
-                  f"in {elapsed:.1f} s ({frames / elapsed * 60:.0f} frames/min); hard share {info['hard_fraction']}; "
+                  f"in {elapsed:.1f} s ({frames / elapsed * 60:.0f} frames/min); hard frames {hard}; "
                   f"depth mean {info['depth_mean']:.0f} mm, std {info['depth_std']:.0f} mm")
 
 

@@ -49,6 +49,10 @@ def export(
                                                    "a camera spec as for --calib-data, "
                                                    "'synthetic' (default) or 'procedural'."),
     verify_frames: int = typer.Option(8, "--verify-frames", help="Number of verification frames."),
+    camera_calibration: Optional[str] = typer.Option(None, "--camera-calibration",
+                                                     help="camera.yaml (`edgefuse calibrate`) applied to camera-spec "
+                                                          "--calib-data / --verify-data, as `edgefuse run "
+                                                          "--calibration` applies it (depth registered)."),
     logits: bool = typer.Option(False, "--logits", help="Path graphs also output logits."),
     force: bool = typer.Option(False, "--force", help="Replace an existing bundle."),
 ) -> None:
@@ -60,7 +64,8 @@ def export(
     opts = ExportOptions(input_size=parse_size(input_size), paths=paths, precision=_enum(Precision, precision, "--precision"),
                          backend=_enum(Backend, backend, "--backend"), calib_data=calib_data,
                          calib_frames=calib_frames, verify_data=verify_data, verify_frames=verify_frames,
-                         logits=logits, force=force, int8_target=int8_target, int8_reduce_range=int8_reduce_range)
+                         camera_calibration=camera_calibration, logits=logits, force=force,
+                         int8_target=int8_target, int8_reduce_range=int8_reduce_range)
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
                   console=console, transient=False) as bar:
         task = bar.add_task(f"exporting {model}", total=None)
@@ -163,9 +168,9 @@ def inspect(bundle: Path = typer.Argument(..., help="Bundle folder written by `e
     for k, v in rows:
         head.add_row(k, v)
     console.print(head)
-    paths = Table(title="paths")
-    for col in ("index", "decision", "MAdds/frame", "depth encoder", "graph", "file", "inputs"):
-        paths.add_column(col)
+    paths = Table(title="paths (MAdds per frame)")
+    for col in ("index", "decision", "MAdds", "depth encoder", "graph", "file", "inputs"):
+        paths.add_column(col, no_wrap=col == "file")
     for p in m.paths:
         paths.add_row(str(p.index), "".join("1" if d else "0" for d in p.decision), _madds(p.madds),
                       _madds(p.depth_encoder_madds), _madds(p.path_madds), p.file, ", ".join(p.inputs))

@@ -8,6 +8,7 @@ from typing import Optional
 import typer
 
 from edgefuse.cli.common import console, gmac, parse_size
+from edgefuse.errors import EdgefuseError
 
 
 def info(
@@ -39,21 +40,27 @@ def info(
                           r.get("data", ""))
         console.print(table if rows else "No shipped weights in this install.")
         return
+    if name is None and input_size is not None:
+        raise EdgefuseError(f"--input-size {input_size} needs a model: edgefuse info NAME --input-size "
+                            f"{input_size} (the list of models has no sizes to change)")
     if name is None:
         names = list_configs()
         if as_json:
             print(json.dumps([get_config(n).to_dict() for n in names], indent=2))
             return
-        table = Table(title="edgefuse models")
-        # Names and shapes never wrap (users copy them); the description takes what is left.
-        for col in ("name", "family", "encoder", "classes", "input"):
-            table.add_column(col, no_wrap=True)
-        table.add_column("description", ratio=1)
+        rows = []
         for n in names:
             c = get_config(n)
-            table.add_row(n, c.family.value, f"{c.encoder}/{c.block} x{c.width:g}", str(c.num_classes),
-                          f"{c.input_size[0]}x{c.input_size[1]}", c.description)
-        console.print(table)
+            rows.append((n, f"{c.encoder}/{c.block} x{c.width:g}", str(c.num_classes),
+                         f"{c.input_size[0]}x{c.input_size[1]}", c.description))
+        # Names and shapes never wrap (users copy them; the family is the name's prefix).
+        # The description is shown where it gets room to be read: always off a terminal
+        # (pipes get whole lines), in a terminal when it is wide enough.
+        described = not console.is_terminal or (
+            console.natural_width(_models_table(rows, False)) + MIN_DESCRIPTION <= console.width)
+        console.print(_models_table(rows, described))
+        if not described:
+            console.print("Descriptions: [bold]edgefuse info NAME[/], a wider terminal, or --json")
         console.print("Per-path costs: [bold]edgefuse info NAME[/] (add --json for tools)")
         return
 
@@ -77,6 +84,8 @@ def info(
         print(json.dumps(payload, indent=2))
         return
     h, w = costs.input_size
+    if model.config.description:
+        console.print(f"{name}: {model.config.description}", highlight=False)
     table = Table(title=f"{name} at {h}x{w}: MAdds per frame (GMAC)")
     for col in ("path", "fuses in cells", "total", "depth encoder", "path graph"):
         table.add_column(col, justify="right")
@@ -86,6 +95,24 @@ def info(
     console.print(table)
     console.print(f"stem {gmac(costs.stem_madds)} GMAC, gate {gmac(costs.gate_madds)} GMAC "
                   "(counted with torch.utils.flop_counter; 1 MAdd = 2 FLOPs)")
+
+
+MIN_DESCRIPTION = 30   # columns the description needs to be worth showing in a terminal
+
+
+def _models_table(rows: list[tuple[str, ...]], with_description: bool):
+    from rich.table import Table
+
+    table = Table(title="edgefuse models")
+    table.add_column("name", no_wrap=True)
+    table.add_column("encoder", no_wrap=True)
+    table.add_column("classes", no_wrap=True, justify="right")
+    table.add_column("input", no_wrap=True)
+    if with_description:
+        table.add_column("description")
+    for row in rows:
+        table.add_row(*(row if with_description else row[:-1]))
+    return table
 
 
 def register(app: typer.Typer) -> None:

@@ -34,6 +34,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "edgefuse.cli.train",
     "edgefuse.cli.eval",
     "edgefuse.cli.export",
+    "edgefuse.cli.calibrate",
+    "edgefuse.cli.ros",
 )
 
 for _name in COMMAND_MODULES:
@@ -43,30 +45,37 @@ err_console = Console(stderr=True)
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI; user errors print one clear message and return 2."""
+    """Run the CLI; user errors print one clear message and return 2.
+
+    Typer runs in standalone mode, so usage errors (unknown command or option, missing
+    argument, bad value) are caught and shown by typer itself with its usage message and
+    exit code 2. Catching click's exception classes here instead broke when typer 0.26
+    started vendoring click as `typer._click` (issue 9): typer's own handling works for
+    every release. Only EdgefuseError, which typer lets through, is ours to print.
+    """
     try:
-        app(args=argv, standalone_mode=False)
+        app(args=argv, prog_name="edgefuse")
+    except SystemExit as exc:   # typer exits here on success, --help and usage errors
+        return _exit_code(exc.code)
     except EdgefuseError as exc:
         # escape: messages contain brackets ("pip install 'edgefuse[tensorrt]'") that rich
         # would otherwise swallow as markup
         err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         return 2
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:   # typer turns Ctrl-C into its own exit; this is a fallback
         err_console.print("interrupted")
         return 130
-    except SystemExit as exc:  # typer/click exit paths (--help, usage errors)
-        return int(exc.code or 0)
-    except Exception as exc:  # click usage errors arrive as click exceptions
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            return exc.exit_code
-        if isinstance(exc, click.exceptions.Abort):
-            err_console.print("aborted")
-            return 1
-        raise
     return 0
+
+
+def _exit_code(code: object) -> int:
+    """SystemExit.code as a process exit status (None is success, a message is failure)."""
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code
+    err_console.print(str(code), highlight=False, markup=False)
+    return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -29,7 +29,15 @@ def _status_printer():
 def run(
     bundle: str = typer.Option(..., "--bundle", help="Bundle folder written by `edgefuse export`."),
     camera: str = typer.Option("synthetic", "--camera",
-                               help="realsense[:SERIAL], bag:FILE, rosbag:FILE, folder:DIR[:SPLIT], synthetic[:SEED]."),
+                               help="realsense[:SERIAL], bag:FILE, rosbag:FILE, folder:DIR[:SPLIT], synthetic[:SEED], "
+                                    "opencv:INDEX|DEVICE|FILE|URL, openni[:INDEX|FILE.oni], open3d-realsense[:SERIAL], "
+                                    "open3d-bag:FILE."),
+    calibration: Optional[str] = typer.Option(None, "--calibration",
+                                              help="camera.yaml (ROS camera_info, `edgefuse calibrate`): use its "
+                                                   "intrinsics, and its depth_to_color to register depth."),
+    record: Optional[str] = typer.Option(None, "--record",
+                                         help="Live RealSense cameras: also record the stream (realsense: .db3, "
+                                              "open3d-realsense: .bag); replay with bag:FILE."),
     frames: Optional[int] = typer.Option(None, "--frames", help="Stop after N frames (default: until the source ends)."),
     backend: str = typer.Option("ort", "--backend", help="ort (default), tensorrt or torch."),
     budget_ms: Optional[float] = typer.Option(None, "--budget-ms",
@@ -41,6 +49,11 @@ def run(
     save_video: Optional[str] = typer.Option(None, "--save-video", help="Write the overlay video (.mp4 / .avi)."),
     save_masks: Optional[str] = typer.Option(None, "--save-masks", help="Write label PNGs and colour masks here."),
     log: Optional[str] = typer.Option(None, "--log", help="Write one JSON record per frame (JSON lines)."),
+    save_bag: Optional[str] = typer.Option(None, "--save-bag", help="Write the ROS node's outputs (mask, mask_color, "
+                                           "frame_info) to a bag: OUT.bag = ROS 1, else a ROS 2 bag folder."),
+    bag_inputs: bool = typer.Option(False, "--bag-inputs", help="--save-bag: also write the input colour / depth / "
+                                    "camera_info."),
+    bag_storage: Optional[str] = typer.Option(None, "--bag-storage", help="--save-bag, ROS 2: mcap (default) or sqlite3."),
     threads: int = typer.Option(0, "--threads", help="ONNX Runtime intra-op threads (0: its default)."),
     providers: str = typer.Option("auto", "--providers", help="ort only: auto, or e.g. cuda,cpu / tensorrt."),
     share_weights: bool = typer.Option(True, "--share-weights/--no-share-weights", help=SHARE_WEIGHTS_HELP),
@@ -67,9 +80,10 @@ def run(
                        "tensorrt": {"on_mismatch": policy.value}}.get(backend, {})
     config = RunConfig(bundle=bundle, camera=camera, frames=frames, backend=backend, budget_ms=budget_ms,
                        min_depth_valid=min_depth_valid, realtime=realtime, show=show, save_video=save_video,
-                       save_masks=save_masks, log=log, threads=threads,
+                       save_masks=save_masks, log=log, threads=threads, save_bag=save_bag,
+                       bag_inputs=bag_inputs, bag_storage=bag_storage,
                        backend_options={k: v for k, v in backend_options.items() if v is not None},
-                       on_status=_status_printer())
+                       on_status=_status_printer(), calibration=calibration, record=record)
     summary = run_pipeline(config)
     if as_json:
         print(json.dumps(summary.to_dict(), indent=2))

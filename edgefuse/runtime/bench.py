@@ -209,10 +209,9 @@ def run_bench(config: BenchConfig, log: Callable[[str], None] = lambda s: None) 
                           "depth_encoder_madds": float(p.depth_encoder_madds),
                           "file": p.file, "latency_ms": s.to_dict(),
                           "frame_p50_ms": stem_stats.p50 + s.p50})
-    for name, smp in samples.items():
-        w = cv_warning(name, LatencyStats.of(smp))
-        if w:
-            result.warnings.append(w)
+    noise = cv_warning({name: LatencyStats.of(smp) for name, smp in samples.items()})
+    if noise:
+        result.warnings.append(noise)
     n = len(chosen)
     counts = {p.index: chosen.count(p.index) for p in m.paths}
     distribution = {str(k): c / n for k, c in counts.items()}

@@ -15,6 +15,7 @@ counts them.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -27,7 +28,7 @@ import numpy as np
 
 from edgefuse.errors import ConfigError, EdgefuseError
 from edgefuse.runtime.policy import PathCostInfo, PathPolicy, PolicyConfig
-from edgefuse.runtime.sinks import FrameOutput, JsonlSink, MaskSink, Sink, StopRequested, VideoSink, WindowSink
+from edgefuse.runtime.sinks import JsonlSink, MaskSink, Sink, StopRequested, VideoSink, WindowSink
 from edgefuse.runtime.summary import RunSummary
 
 log = logging.getLogger(__name__)
@@ -52,13 +53,23 @@ class RunConfig:
     backend_options: dict[str, Any] = field(default_factory=dict)
     max_source_errors: int = 10       # consecutive source failures before giving up
     retry_backoff_s: float = 0.2      # first wait before re-opening a failed source
+    save_bag: str | None = None       # the ROS node's outputs as a bag (.bag: ROS 1, else ROS 2)
+    bag_inputs: bool = False          # ... with the input colour / depth / camera_info
+    bag_storage: str | None = None    # ROS 2 bags: mcap (default) or sqlite3
     # Called with each camera status line (disconnect / retry / recovery), possibly from the
     # capture thread; None: the lines are logged. The CLI passes a printer.
     on_status: Callable[[str], None] | None = None
+    # A ROS camera_info YAML (`edgefuse calibrate`): its intrinsics replace the device's and,
+    # with depth_to_color in it, depth is registered with it (edgefuse.cameras.camera_info).
+    calibration: str | None = None
+    # Live RealSense sources: also record the stream to this file (replay with bag:FILE).
+    record: str | None = None
 
     def __post_init__(self) -> None:
         if self.frames is not None and self.frames < 0:
             raise ConfigError(f"--frames must be >= 0, got {self.frames}")
+        if (self.bag_inputs or self.bag_storage is not None) and not self.save_bag:
+            raise ConfigError("--bag-inputs / --bag-storage need --save-bag OUT")
 
 
 # --- bundle -> policy ---------------------------------------------------------------------------
@@ -80,14 +91,25 @@ def open_bundle(path: str | Path) -> Any:
     return load_bundle(path, check_hashes=True)
 
 
-def open_camera(spec: str, bundle: Any, frames: int | None, realtime: bool) -> Any:
-    """The frame source; the synthetic camera renders at the bundle's input size."""
-    from edgefuse.cameras import open_source, parse_spec
+def open_camera(spec: str, bundle: Any, frames: int | None, realtime: bool, calibration: Any = None,
+                record: str | None = None) -> Any:
+    """The frame source; the synthetic camera renders at the bundle's input size.
 
+    calibration: a camera_info YAML path or CameraCalibration (`--calibration`); record: a
+    file the live RealSense sources record to (`--record`)."""
+    from edgefuse.cameras import open_source, parse_spec
+    from edgefuse.cameras.base import source_class
+
+    kind = parse_spec(spec).kind
     options: dict[str, Any] = {"frames": frames, "realtime": realtime or None}
-    if parse_spec(spec).kind == "synthetic":
+    if kind == "synthetic":
         options["size"] = tuple(bundle.manifest.input_size)
-    return open_source(spec, **options)
+    if record is not None:
+        if "record" not in {f.name for f in dataclasses.fields(source_class(kind).Options)}:
+            raise ConfigError(f"--record works with the live RealSense cameras (realsense[:SERIAL], "
+                              f"open3d-realsense[:SERIAL]), not {kind!r}")
+        options["record"] = record
+    return open_source(spec, calibration=calibration, **options)
 
 
 # --- frames with retry -----------------------------------------------------------------------------
@@ -148,7 +170,7 @@ class Pipeline:
             options.setdefault("threads", config.threads)
         self.runner = runner if runner is not None else make_runner(config.backend, self.bundle, **options)
         self.source = source if source is not None else open_camera(
-            config.camera, self.bundle, config.frames, config.realtime)
+            config.camera, self.bundle, config.frames, config.realtime, config.calibration, config.record)
         self.status_events = 0            # camera status lines seen (disconnect / retry / recovery)
         self._status_lock = threading.Lock()
         self._attach_status(self.source)  # before the source is opened (run() opens it)
@@ -166,6 +188,11 @@ class Pipeline:
             sinks.append(VideoSink(c.save_video, self.palette))
         if c.show:
             sinks.append(WindowSink(self.palette))
+        if c.save_bag:
+            # The bag holds exactly what the ROS node publishes, so its sink is the node's.
+            from edgefuse.ros_bridge.bag_sink import BagSink
+
+            sinks.append(BagSink(c.save_bag, self.palette, storage=c.bag_storage, inputs=c.bag_inputs))
         return sinks
 
     # --- camera status ------------------------------------------------------------------------
@@ -206,80 +233,39 @@ class Pipeline:
         log.debug("camera error: %s", exc)
 
     def run(self) -> RunSummary:
-        from edgefuse.cameras import validate_frame
-        from edgefuse.runtime.frames import prepare
+        from edgefuse.runtime.processor import FrameProcessor
 
         s = self.summary
         start = time.perf_counter()
         dropped_seen = 0
+        processor = FrameProcessor(self.input_size, self.runner, self.policy, self.sinks,
+                                   self.config.min_depth_valid)
         try:
             with self.runner, self.source:
                 start = time.perf_counter()   # FPS counts frames, not engine loading
                 frames = resilient_frames(self.source, self.config.max_source_errors,
                                           self.config.retry_backoff_s, self._source_error,
                                           self._camera_status)
-                t_prev = time.perf_counter()
                 while True:
                     t0 = time.perf_counter()
                     frame = next(frames, None)
                     if frame is None:
                         break
-                    health = validate_frame(frame, self.input_size, self.config.min_depth_valid)
-                    prepared = prepare(frame, health, self.input_size)
-                    t1 = time.perf_counter()
                     dropped_now = int(getattr(self.source, "dropped", 0))
                     dropped, dropped_seen = dropped_now - dropped_seen, dropped_now
                     s.dropped += dropped
-                    if prepared is None:
+                    result = processor.process(frame, t_start=t0, dropped=dropped)
+                    if result.skipped:
                         s.skipped += 1
-                        log.warning("frame %s skipped: %s%s", frame.index, health.describe(),
+                        log.warning("frame %s skipped: %s%s", frame.index, result.health.describe(),
                                     f" ({frame.error})" if frame.error else "")
                         continue
-                    stem = self.runner.stem_gate(prepared.rgb, prepared.depth)
-                    logits = None if stem.gate_logits is None else stem.gate_logits[0]
-                    choice = self.policy.choose(logits, prepared.depth_valid_fraction)
-                    t2 = time.perf_counter()
-                    labels = self.runner.run_path(choice.path, stem.features)
-                    t3 = time.perf_counter()
-                    labels = np.asarray(labels)[0]
-                    fps = 1.0 / max(t3 - t_prev, 1e-9)
-                    t_prev = t3
-                    record = {
-                        "frame": int(frame.index),
-                        "timestamp": float(frame.timestamp),
-                        "path": int(choice.path),
-                        "depth_valid_fraction": round(prepared.depth_valid_fraction, 6),
-                        "dropped": int(dropped),
-                        "latency_ms": {},
-                        "gate_choice": int(choice.gate_choice),
-                        "reason": choice.reason.value,
-                        "events": prepared.events,
-                    }
-                    if self.policy.controller is not None:
-                        record["budget_bias"] = round(self.policy.controller.strength, 4)
-                    out = FrameOutput(int(frame.index), prepared.image, labels, choice.path, record, fps)
-                    for sink in self.sinks:
-                        if not isinstance(sink, JsonlSink):
-                            sink.write(out)
-                    t4 = time.perf_counter()
-                    lat = {"capture": (t1 - t0) * 1e3, "gate": (t2 - t1) * 1e3, "path": (t3 - t2) * 1e3,
-                           "post": (t4 - t3) * 1e3, "total": (t4 - t0) * 1e3}
-                    record["latency_ms"] = {k: round(v, 4) for k, v in lat.items()}
-                    # The budget holds what the path choice controls: stem/gate + path.
-                    self.policy.observe(lat["gate"] + lat["path"])
-                    for sink in self.sinks:
-                        if isinstance(sink, JsonlSink):   # last, so the record has the post time
-                            sink.write(out)
-                    s.add(choice.path, lat, choice.reason.value)
+                    s.add(result.output.path, result.latency_ms, result.output.record["reason"])
         except (KeyboardInterrupt, StopRequested):
             s.interrupted = True
         finally:
             s.wall_s = time.perf_counter() - start
-            for sink in self.sinks:
-                try:
-                    sink.close()
-                except Exception as exc:  # noqa: BLE001 - close the others anyway
-                    log.warning("closing %s failed: %s", type(sink).__name__, exc)
+            processor.close_sinks(lambda sink, exc: log.warning("closing %s failed: %s", type(sink).__name__, exc))
         return s
 
 

@@ -5,6 +5,7 @@ matplotlib is imported only when a report is written (Agg backend: no display ne
 from __future__ import annotations
 
 import html
+import re
 from pathlib import Path
 from typing import Any
 
@@ -18,46 +19,89 @@ def _ms(v: float | None, digits: int = 3) -> str:
     return "-" if v is None else f"{v:.{digits}f}"
 
 
-def summary_rows(data: dict[str, Any], digits: int = 3) -> list[list[str]]:
-    """Rows of the per-graph table: graph, GMAC, mean, std, min, p50, p90, p95, p99, max, qps, cv."""
+def _ms3(v: float | None) -> str:
+    """Three significant digits (1.23, 12.3, 123): a terminal table stays narrow on slow machines."""
+    if v is None or v != v:
+        return "-"
+    return f"{v:.{2 if abs(v) < 10 else 1 if abs(v) < 100 else 0}f}"
+
+
+def summary_rows(data: dict[str, Any], digits: int | None = 3) -> list[list[str]]:
+    """Rows of the per-graph table: graph, GMAC, mean, std, min, p50, p90, p95, p99, max, qps, cv.
+    `digits` decimals for the milliseconds, or None for three significant digits."""
+    fmt = _ms3 if digits is None else (lambda v: _ms(v, digits))
     rows = []
     graphs = [("stem_gate", data["stem_gate"].get("madds", 0.0), data["stem_gate"]["latency_ms"])]
     graphs += [(f"path_{p['index']}", p["path_madds"], p["latency_ms"]) for p in data["paths"]]
     for name, madds, s in graphs:
-        rows.append([name, f"{madds / 1e9:.3f}"] + [_ms(s[k], digits) for k in
+        rows.append([name, f"{madds / 1e9:.3f}"] + [fmt(s[k]) for k in
                     ("mean", "std", "min", "p50", "p90", "p95", "p99", "max")]
-                    + [f"{s['throughput']:.{max(digits - 2, 0)}f}", f"{s['cv']:.1%}"])
+                    + [f"{s['throughput']:.{1 if digits else 0}f}", f"{s['cv']:.1%}"])
     return rows
 
 
+TABLE_NOTE = ("Each graph timed alone (warmed up, round-robin); milliseconds, except GMAC (the "
+              "graph's MAdds per frame), qps (1 / mean) and cv (std / mean).")
 HEADER = ["graph", "GMAC", "mean", "std", "min", "p50", "p90", "p95", "p99", "max", "qps", "cv"]
 
 
-def headline(data: dict[str, Any]) -> list[str]:
-    d, e2e = data["dynamic"], data["end_to_end"]
+def speedup_line(data: dict[str, Any]) -> str:
+    """The headline: dynamic vs static mean inference latency on the same frames."""
+    d = data["dynamic"]
+    line = (f"dynamic mean {d['mean_latency_ms']:.3f} ms vs static (full path {d['full_path']}) "
+            f"{d['static_latency_ms']:.3f} ms per frame")
+    speedup = d.get("speedup")
+    if not speedup:
+        return line
+    change = 1 - 1 / speedup
+    return line + (f" -> speed-up x{speedup:.3f} (dynamic {abs(change):.1%} "
+                   f"{'faster' if change >= 0 else 'slower'})")
+
+
+def detail_lines(data: dict[str, Any]) -> list[str]:
+    """What stands behind the headline: the path mix, the stem/gate overhead, the frame time."""
+    d, e2e, sg = data["dynamic"], data["end_to_end"], data["stem_gate"]
     dist = ", ".join(f"{k}: {v:.0%}" for k, v in d["path_distribution"].items())
-    sg = data["stem_gate"]
-    lines = [
+    mem = data["memory"]
+    return [
+        f"path mix on {d['frames']} frames: {dist} (depth fallbacks {d['depth_fallbacks']}); "
+        f"expected latency under this mix {d['expected_latency_ms']:.3f} ms",
         f"stem/gate overhead: p50 {sg['latency_ms']['p50']:.3f} ms = "
         f"{(sg['overhead_vs_full_path'] or 0):.1%} of the full path (path {d['full_path']})",
-        f"path mix on {d['frames']} frames: {dist} (depth fallbacks {d['depth_fallbacks']})",
-        f"dynamic mean {d['mean_latency_ms']:.3f} ms vs static (full path) {d['static_latency_ms']:.3f} ms "
-        f"-> speed-up x{d['speedup']:.3f} ({1 - 1 / d['speedup']:.1%} less); expected under the mix "
-        f"{d['expected_latency_ms']:.3f} ms",
         f"end to end per frame: capture {e2e['capture_ms']['mean']:.2f} + inference "
         f"{e2e['inference_ms']['mean']:.2f} + post {e2e['post_ms']['mean']:.2f} = "
         f"{e2e['frame_ms']['mean']:.2f} ms mean (pure inference reported apart above)",
-        f"engine memory: files {data['memory']['files_total_bytes'] / 1e6:.2f} MB"
-        + (f", session RSS +{data['memory']['session_rss_delta_bytes'] / 1e6:.1f} MB"
-           if "session_rss_delta_bytes" in data["memory"] else "")
-        + (f", weights shared by every graph {data['memory']['backend_shared_weights_bytes'] / 1e6:.1f} MB"
-           if "backend_shared_weights_bytes" in data["memory"] else ""),
-    ]
+        f"engine memory: files {mem['files_total_bytes'] / 1e6:.2f} MB"
+        + (f", session RSS +{mem['session_rss_delta_bytes'] / 1e6:.1f} MB"
+           if "session_rss_delta_bytes" in mem else "")
+        + (f", weights shared by every graph {mem['backend_shared_weights_bytes'] / 1e6:.1f} MB"
+           if "backend_shared_weights_bytes" in mem else ""),
+    ] + startup_lines(data)
+
+
+def startup_lines(data: dict[str, Any]) -> list[str]:
+    """Start-up (issue 10): loading and warming the engines, as the runner timed it."""
     start = data.get("startup") or {}
-    if "total_s" in start:
-        parts = " + ".join(f"{k.removesuffix('_s')} {start[k]:.2f} s" for k in ("load_s", "warmup_s") if k in start)
-        lines.append(f"start-up: {start['total_s']:.2f} s" + (f" ({parts})" if parts else ""))
-    return lines
+    if "total_s" not in start:
+        return []
+    parts = " + ".join(f"{k.removesuffix('_s')} {start[k]:.2f} s" for k in ("load_s", "warmup_s") if k in start)
+    return [f"start-up: {start['total_s']:.2f} s" + (f" ({parts})" if parts else "")]
+
+
+def headline(data: dict[str, Any]) -> list[str]:
+    """The headline first, then the lines behind it."""
+    return [speedup_line(data), *detail_lines(data)]
+
+
+def run_rows(data: dict[str, Any]) -> list[tuple[str, str]]:
+    """The machine and the run's settings as (field, value) rows: every key the JSON has."""
+    def text(v: Any) -> str:
+        return ", ".join(map(str, v)) if isinstance(v, (list, tuple)) else "-" if v is None else str(v)
+
+    rows = [("bundle", data["bundle"]), ("backend", data["backend"])]
+    rows += [(k, text(v)) for k, v in data.get("settings", {}).items()]
+    rows += [(k, text(v)) for k, v in data["machine"].items() if k != "backend"]
+    return rows
 
 
 def render_bench(result: BenchResult, console: Any) -> None:
@@ -65,28 +109,21 @@ def render_bench(result: BenchResult, console: Any) -> None:
     from rich.table import Table
 
     data = result.data
-    # Compact (2 decimals, no outer padding) so the 12 trtexec columns fit 80 characters.
+    # Compact (three significant digits, no outer padding) so the 12 trtexec columns fit 80
+    # characters even on a slow machine.
     table = Table(title=f"{data['model']} {data['input_size'][0]}x{data['input_size'][1]} "
                         f"({data['backend']}), latency ms per graph", box=box.SIMPLE_HEAD,
                   pad_edge=False, padding=(0, 1), collapse_padding=True)
-    rows = summary_rows(data, digits=2)
     for i, col in enumerate(HEADER):
-        width = max(len(col), *(len(r[i]) for r in rows))
-        table.add_column(col, justify="left" if i == 0 else "right", no_wrap=True, min_width=width)
-    for row in rows:
+        table.add_column(col, justify="left" if i == 0 else "right", no_wrap=True)
+    for row in summary_rows(data, digits=None):
         table.add_row(*row)
     console.print(table)
-    for line in headline(data):
-        console.print(line)
-    if len(result.warnings) == 1:
-        console.print(f"[yellow]warning:[/] {result.warnings[0]}")
-    elif result.warnings:   # one line, not one per graph
-        from edgefuse.runtime.stats import CV_WARN
-
-        noisy = [f"{r[0]} {r[-1]}" for r in rows if float(r[-1].rstrip("%")) / 100 > CV_WARN]
-        console.print(f"[yellow]warning:[/] coefficient of variation over {CV_WARN:.1%} for "
-                      f"{', '.join(noisy)}; the machine is busy or throttling, numbers may not be "
-                      "stable (close other work, pin threads, or run longer with --duration)")
+    for line in detail_lines(data):
+        console.print(line, highlight=False)
+    console.print(f"[bold]{speedup_line(data)}[/]", highlight=False)
+    for w in result.warnings:
+        console.print(f"[yellow]warning:[/] {w}", highlight=False)
 
 
 def _plots(result: BenchResult, out: Path) -> None:
@@ -136,35 +173,83 @@ def _plots(result: BenchResult, out: Path) -> None:
     plt.close(fig)
 
 
+def _title(data: dict[str, Any]) -> str:
+    return f"Latency per gating path: {data['model']} at {data['input_size'][0]}x{data['input_size'][1]}"
+
+
 def markdown(result: BenchResult) -> str:
+    """The report as Markdown: headline, warning, details, the per-graph table, plots, machine."""
     data = result.data
-    m = data["machine"]
-    lines = [f"# Latency per gating path: {data['model']} at {data['input_size'][0]}x{data['input_size'][1]}",
-             "", f"Backend `{data['backend']}` on {m['cpu']} ({m.get('affinity') or m['cpu_count']} cores), "
-             f"onnxruntime {m['onnxruntime']}, edgefuse {m['edgefuse']}, {m['date']}. Bundle `{data['bundle']}`.",
-             "", *[f"- {line}" for line in headline(data)], "",
-             "| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
+    lines = [f"# {_title(data)}", "", f"**{speedup_line(data)}**", ""]
+    lines += [f"> **warning:** {w}" for w in result.warnings] + ([""] if result.warnings else [])
+    lines += [f"- {line}" for line in detail_lines(data)]
+    lines += ["", "## Latency per graph (ms)", "", TABLE_NOTE, "",
+              "| " + " | ".join(HEADER) + " |", "|---|" + "---:|" * (len(HEADER) - 1)]
     lines += ["| " + " | ".join(r) + " |" for r in summary_rows(data)]
-    if result.warnings:
-        lines += ["", *[f"> warning: {w}" for w in result.warnings]]
-    lines += ["", *[f"![{p}]({p})" for p in PLOTS], ""]
-    return "\n".join(lines)
+    lines += ["", "## Plots", "", *[f"![{p}]({p})" for p in PLOTS]]
+    lines += ["", "## Machine and run", "", "| field | value |", "|---|---|"]
+    lines += [f"| {k} | {v.replace('|', '/')} |" for k, v in run_rows(data)]
+    return "\n".join(lines) + "\n"
+
+
+CSS = """
+body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;margin:2em auto;max-width:1100px;
+     padding:0 1.5em;color:#1d2430;line-height:1.45}
+h1{font-size:1.5em;margin-bottom:.6em}h2{font-size:1.15em;margin-top:1.8em;border-bottom:1px solid #dde;padding-bottom:.2em}
+.headline{background:#eef5ff;border-left:5px solid #2f6fdb;padding:.8em 1.1em;margin:1em 0}
+.headline .big{font-size:2.1em;font-weight:700;color:#1f4fa8}
+.headline .sub{font-size:1.05em;margin-top:.2em}
+.warn{background:#fff6e0;border-left:5px solid #d99a00;padding:.6em 1em;margin:1em 0}
+ul.details{padding-left:1.2em}ul.details li{margin:.25em 0}
+table{border-collapse:collapse;font-size:.92em}
+td,th{border:1px solid #d5d9e0;padding:4px 10px}th{background:#f1f3f7}
+table.num td{text-align:right;font-variant-numeric:tabular-nums}table.num td:first-child{text-align:left}
+table.kv td:first-child{color:#556;white-space:nowrap}
+code{white-space:nowrap;font-size:1.05em}.note{color:#556;font-size:.9em;margin:.3em 0 .6em}
+.scroll{overflow-x:auto}
+.plots{display:flex;flex-wrap:wrap;gap:12px}
+.plots figure{margin:0;flex:1 1 320px;border:1px solid #e3e6ec;padding:6px}
+.plots img{width:100%;height:auto}figcaption{font-size:.85em;color:#556;text-align:center}
+"""
+
+FLAG = re.compile(r"(--[a-z][a-z-]*)")
+PLOT_CAPTIONS = {"latency_vs_madds.png": "p50 latency per path vs its MAdds",
+                 "latency_hist.png": "latency distribution per graph",
+                 "path_mix.png": "paths the gate chose"}
 
 
 def html_report(result: BenchResult) -> str:
+    """The report as one HTML page (plots beside it): headline first, one warning, the
+    details, the per-graph table, the plots, then the machine as a table."""
     data = result.data
-    rows = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in summary_rows(data))
-    head = "".join(f"<th>{h}</th>" for h in HEADER)
-    items = "".join(f"<li>{html.escape(line)}</li>" for line in headline(data))
-    warns = "".join(f"<p class='warn'>warning: {html.escape(w)}</p>" for w in result.warnings)
-    imgs = "".join(f"<img src='{p}' alt='{p}'>" for p in PLOTS)
-    title = html.escape(f"Latency per gating path: {data['model']}")
-    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{title}</title><style>"
-            "body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
-            "td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}.warn{color:#a60}"
-            f"img{{max-width:32%;margin:4px}}</style></head><body><h1>{title}</h1><ul>{items}</ul>"
-            f"<table><tr>{head}</tr>{rows}</table>{warns}<div>{imgs}</div>"
-            f"<p>{html.escape(str(data['machine']))}</p></body></html>\n")
+    e = html.escape
+    d = data["dynamic"]
+    speedup = d.get("speedup")
+    if speedup:
+        change = 1 - 1 / speedup
+        big = f"x{speedup:.2f} speed-up" if change >= 0 else f"x{speedup:.2f}: dynamic is slower"
+    else:
+        big = "speed-up not measured"
+    sub = (f"dynamic {d['mean_latency_ms']:.3f} ms vs static (full path {d['full_path']}) "
+           f"{d['static_latency_ms']:.3f} ms mean inference per frame, on the same {d['frames']} frames")
+    # flags stay whole on one line (a browser would break "--duration" after its dashes)
+    warns = "".join("<div class='warn'><b>warning:</b> " + FLAG.sub(r"<code>\1</code>", e(w)) + "</div>"
+                    for w in result.warnings)
+    details = "".join(f"<li>{e(line)}</li>" for line in detail_lines(data))
+    head = "".join(f"<th>{e(h)}</th>" for h in HEADER)
+    rows = "".join("<tr>" + "".join(f"<td>{e(c)}</td>" for c in r) + "</tr>" for r in summary_rows(data))
+    plots = "".join(f"<figure><img src='{p}' alt='{e(PLOT_CAPTIONS[p])}'><figcaption>{e(PLOT_CAPTIONS[p])}"
+                    "</figcaption></figure>" for p in PLOTS)
+    machine = "".join(f"<tr><td>{e(k)}</td><td>{e(v)}</td></tr>" for k, v in run_rows(data))
+    title = e(_title(data))
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{title}</title><style>{CSS}</style>"
+            f"</head><body><h1>{title}</h1>"
+            f"<div class='headline'><div class='big'>{e(big)}</div><div class='sub'>{e(sub)}</div></div>"
+            f"{warns}<ul class='details'>{details}</ul>"
+            f"<h2>Latency per graph (ms)</h2><p class='note'>{e(TABLE_NOTE)}</p>"
+            f"<div class='scroll'><table class='num'><tr>{head}</tr>{rows}</table></div>"
+            f"<h2>Plots</h2><div class='plots'>{plots}</div>"
+            f"<h2>Machine and run</h2><table class='kv'>{machine}</table></body></html>\n")
 
 
 def write_report(result: BenchResult, directory: str | Path) -> list[Path]:

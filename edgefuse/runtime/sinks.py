@@ -28,6 +28,7 @@ class FrameOutput:
     record: dict[str, Any]
     fps: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
+    frame: Any = None          # the source Frame (camera-size image, header stamp, intrinsics)
 
 
 class StopRequested(Exception):
@@ -58,6 +59,8 @@ def _caption(out: FrameOutput) -> str:
 class JsonlSink:
     """One JSON object per frame (the contract keys, plus extras). Flushed every line: a
     killed process leaves a valid file up to its last frame."""
+
+    final_record = True   # written after the record has every stage's latency (processor.py)
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)

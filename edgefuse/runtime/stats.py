@@ -4,7 +4,7 @@ min, percentiles, max, throughput, and a warning when the coefficient of variati
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -49,10 +49,12 @@ class LatencyStats:
                    float(p95), float(p99), float(a.max()), 1000.0 / mean if mean > 0 else 0.0)
 
 
-def cv_warning(name: str, stats: LatencyStats) -> str | None:
-    """A trtexec-like warning line when `stats` varies too much, else None."""
-    if not stats.unstable:
+def cv_warning(stats: Mapping[str, LatencyStats]) -> str | None:
+    """One trtexec-like warning line naming every graph whose latency varies too much, else
+    None (one line for the run, not one per graph: issue 9)."""
+    noisy = [f"{name} {s.cv:.1%}" for name, s in stats.items() if s.unstable]
+    if not noisy:
         return None
-    return (f"{name}: coefficient of variation {stats.cv:.1%} is over {CV_WARN:.1%}; the "
-            "machine is busy or throttling, numbers may not be stable (close other work, "
-            "pin threads, or run longer with --duration)")
+    return (f"coefficient of variation over {CV_WARN:.1%} for {', '.join(noisy)}: the machine is "
+            "busy or throttling, numbers may not be stable (close other work, pin threads, or run "
+            "longer with --duration)")

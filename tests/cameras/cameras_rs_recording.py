@@ -41,15 +41,22 @@ def _intrinsics(rs, size: tuple[int, int], f: float):
     return i
 
 
-def record(path: Path, frames: int, depth_units: float = 0.001, fps: int = 30, baseline_m: float = 0.0) -> None:
+def record(path: Path, frames: int, depth_units: float = 0.001, fps: int = 30, baseline_m: float = 0.0,
+           name: str | None = None, serial: str | None = None) -> None:
     """Record `frames` colour+depth pairs; depth stored as raw units (mm / (units * 1000)).
 
     baseline_m: the colour camera sits this far along +x from the depth camera (a D435 has
     about 15 mm); with a baseline, aligning shifts depth in the colour image by
-    fx * baseline / Z pixels, which is how the tests tell real alignment from a resize."""
+    fx * baseline / Z pixels, which is how the tests tell real alignment from a resize.
+    name / serial: device info to record (a camera always has both; Open3D's reader refuses
+    a recording without a name)."""
     import pyrealsense2 as rs
 
     dev = rs.software_device()
+    if name is not None:
+        dev.register_info(rs.camera_info.name, name)
+    if serial is not None:
+        dev.register_info(rs.camera_info.serial_number, serial)
     depth_sensor = dev.add_sensor("Depth")
     color_sensor = dev.add_sensor("Color")
     depth_sensor.add_read_only_option(rs.option.depth_units, depth_units)

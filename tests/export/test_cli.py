@@ -93,3 +93,36 @@ def test_failed_verification_exits_2(dynmm_checkpoint, tmp_path, capsys, monkeyp
                           "--verify-frames", "1", "--verify-data", "procedural"], capsys)
     assert code == 2 and "verification failed" in err and "rgb_feat" in err and "b.failed" in err
     assert not (tmp_path / "b").exists() and "Traceback" not in err
+
+
+def test_export_summary_and_inspect_keep_names(dynmm_bundle, output_mode, capsys):
+    """Piped or in an 80-column terminal, no graph, file or hash is cut (issue 9)."""
+    from edgefuse.cli.export import _summary
+
+    _summary(dynmm_bundle)
+    assert main(["inspect", str(dynmm_bundle.bundle)]) == 0
+    text = capsys.readouterr().out
+    m = dynmm_bundle.manifest
+    names = [g.name for g in dynmm_bundle.graphs] + [p.file for p in m.paths] + ["stem_gate.onnx"]
+    if output_mode.name == "pipe":   # a 64-hex hash cannot fit beside its label in 80 columns
+        names += [m.weights_sha256, str(dynmm_bundle.bundle)]
+    output_mode.assert_whole(text, names)
+
+
+def test_refused_pickle_is_one_line_on_stderr(tmp_path):
+    """A pickle checkpoint is refused with our one-line error; torch's warning about the
+    pickle (and its source line) does not leak above it. A real process: pytest would
+    capture the warning itself."""
+    import os
+    import pickle
+    from pathlib import Path
+
+    ckpt = tmp_path / "model.pt"
+    with open(ckpt, "wb") as f:
+        pickle.dump({"config": {}, "state_dict": {}, "code": print}, f, protocol=4)
+    exe = Path(sys.executable).parent / "edgefuse"
+    proc = subprocess.run([str(exe) if exe.is_file() else "edgefuse", "export", str(ckpt), "--out", str(tmp_path / "b")],
+                          capture_output=True, text=True, timeout=300, env={**os.environ, "COLUMNS": "80"})
+    assert proc.returncode == 2
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "weights-only" in lines[0], proc.stderr

@@ -71,5 +71,8 @@ def test_latency_stats_match_numpy():
 def test_cv_warning_threshold():
     steady = LatencyStats.of([10.0, 10.1, 9.9, 10.0])
     noisy = LatencyStats.of([10.0, 14.0, 6.0, 10.0])
-    assert steady.cv < CV_WARN and cv_warning("g", steady) is None
-    assert noisy.cv > CV_WARN and "coefficient of variation" in cv_warning("g", noisy)
+    assert steady.cv < CV_WARN and cv_warning({"g": steady}) is None
+    assert noisy.cv > CV_WARN and "coefficient of variation" in cv_warning({"g": noisy})
+    # one line for the run, naming every noisy graph and no steady one
+    line = cv_warning({"path_0": noisy, "path_1": steady, "path_2": noisy})
+    assert "path_0 " in line and "path_2 " in line and "path_1" not in line and "\n" not in line

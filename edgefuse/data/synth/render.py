@@ -52,6 +52,27 @@ class SceneRenderer:
         rng = np.random.default_rng([self.seed, int(index)])
         return generate_scene(rng, self.config), rng
 
+    def true_depth(self, index: int, cam_rot: np.ndarray | None = None, cam_pos: np.ndarray | None = None,
+                   intrinsics: dict[str, float] | None = None) -> np.ndarray:
+        """Noise-free z-depth (uint16 mm, 0 = no surface) of frame `index`'s room seen from any pose.
+
+        The default pose and intrinsics are the frame's own; another pose (`cam_rot`: 3x3
+        world-from-camera, OpenCV axes; `cam_pos`: metres) and other intrinsics render the
+        same room from a second camera: the ground truth for depth registration (issue 11).
+        Pixel centres sit at (u + 0.5, v + 0.5) in these intrinsics, as in `render`."""
+        scene, _ = self.scene(index)
+        rot = scene.cam_rot if cam_rot is None else np.asarray(cam_rot, dtype=np.float64)
+        pos = scene.cam_pos if cam_pos is None else np.asarray(cam_pos, dtype=np.float64)
+        intr = self.intrinsics if intrinsics is None else intrinsics
+        h, w = int(intr["height"]), int(intr["width"])
+        o3c = self.o3d.core
+        rc = self.o3d.t.geometry.RaycastingScene()
+        rc.add_triangles(o3c.Tensor(scene.vertices), o3c.Tensor(scene.triangles))
+        rays = camera_rays(intr, rot, pos)
+        t = rc.cast_rays(o3c.Tensor(rays.reshape(-1, 6)), nthreads=self.threads)["t_hit"].numpy().reshape(h, w)
+        mm = np.where(np.isfinite(t), np.round(t.astype(np.float64) * 1000.0), 0.0)
+        return np.clip(mm, 0, 65535).astype(np.uint16)
+
     def render(self, index: int) -> SynthFrame:
         scene, rng = self.scene(index)
         h, w = self.size

@@ -1,0 +1,38 @@
+"""`edgefuse ros --bundle B [--backend ...] [--budget-ms MS] [--ros 1|2] [ROS args]`: the
+segmentation node (edgefuse.ros_bridge). ROS arguments pass through unchanged: remaps
+(`image:=/cam/image`), `__name:=left`, ROS 1 private params (`_sync_slop:=0.05`), ROS 2
+`--ros-args -p mask_size:=network`."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import typer
+
+
+def ros(
+    ctx: typer.Context,
+    bundle: Optional[str] = typer.Option(None, "--bundle", help="Bundle folder (else the node's `bundle` parameter)."),
+    backend: Optional[str] = typer.Option(None, "--backend", help="ort (default), tensorrt or torch."),
+    budget_ms: Optional[float] = typer.Option(None, "--budget-ms", help="Latency budget for stem/gate + path (ms)."),
+    threads: Optional[int] = typer.Option(None, "--threads", help="ONNX Runtime intra-op threads (0: its default)."),
+    calibration: Optional[str] = typer.Option(None, "--calibration",
+                                              help="camera_info YAML (edgefuse calibrate): its intrinsics replace "
+                                                   "camera_info's; with --register-depth its depth_to_color registers "
+                                                   "raw depth."),
+    register_depth: Optional[bool] = typer.Option(None, "--register-depth/--no-register-depth",
+                                                  help="depth_topic is raw (unaligned) depth: register it to colour "
+                                                       "with --calibration's extrinsics."),
+    ros_version: str = typer.Option("auto", "--ros", help="1 (rospy), 2 (rclpy) or auto ($ROS_VERSION, then "
+                                                          "whichever imports)."),
+) -> None:
+    """Segmentation masks on ROS topics: ~mask (mono8), ~mask_color, ~overlay, ~frame_info, /diagnostics."""
+    from edgefuse.ros_bridge.launcher import run_node
+
+    overrides = {"bundle": bundle, "backend": backend, "budget_ms": budget_ms, "threads": threads,
+                 "calibration": calibration, "register_depth": register_depth}
+    run_node(ros_version, overrides, list(ctx.args))
+
+
+def register(app: typer.Typer) -> None:
+    app.command("ros", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(ros)
