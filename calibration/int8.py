@@ -1,10 +1,13 @@
 """INT8 by explicit quantisation: ONNX Runtime static quantisation writes Q/DQ graphs.
 
-Settings (issue 4): QDQ format, per-channel symmetric int8 weights, symmetric int8
-activations, MinMax calibration. Symmetric activations (zero point 0) are what TensorRT
-requires of Q/DQ graphs, so the same quantised ONNX serves ORT INT8 on a CPU and TensorRT
-INT8 on a GPU; TensorRT's own calibrator classes are deprecated in 10.x and gone in 11.x
-(shared/data/tensorrt-api/README.md), so nothing here builds on them.
+The scheme depends on what will run the graphs (issue 10, "quantise for the target"):
+  - tensorrt: per-channel symmetric int8 weights, symmetric int8 activations (zero points
+    0: the only Q/DQ TensorRT accepts). TensorRT's calibrator classes are deprecated in
+    10.x and gone in 11.x (shared/data/tensorrt-api/README.md): nothing builds on them;
+  - cpu: per-channel symmetric int8 weights, *unsigned* 8-bit activations with a zero point
+    (U8S8): ONNX Runtime's x86 / ARM int8 kernels take that path; with int8 activations it
+    converts them on every call and runs slower than fp32 (measured, export/README.md).
+MinMax calibration for both.
 
 Calibration inputs: the stem graph sees raw frames; a path graph sees the stem features
 the *fp32* stem graph computes on those frames (what it will be fed at run time, minus
@@ -13,18 +16,89 @@ the stem's own quantisation error, which the end-to-end agreement then measures)
 
 from __future__ import annotations
 
+import contextlib
+import io
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 
+from edgefuse.errors import ConfigError
+
 Feed = dict[str, np.ndarray]
+
+
+@dataclass(frozen=True)
+class Int8Scheme:
+    """How a graph is quantised for one target (recorded in the manifest's calibration)."""
+
+    target: str                  # cpu | tensorrt
+    activations: str             # QuantType name: QInt8 | QUInt8
+    activation_symmetric: bool
+    weights: str = "QInt8"
+    weight_symmetric: bool = True
+    reduce_range: bool = False   # 7-bit weights (see resolve_reduce_range)
+    calibration: str = "MinMax"  # onnxruntime CalibrationMethod name
+    min_conv_k: int = 0          # convolutions with fewer multiply-adds per output stay float
+    argmax_on_int8: bool = False  # ArgMax reads the quantised logits (ORT's CPU ArgMax takes uint8;
+                                  # TensorRT's TopK does not take int8, so not for tensorrt)
+    quantize_stem: bool = True   # False: the stem/gate graph stays fp32
+
+    def record(self) -> dict[str, Any]:
+        """The manifest's description of the scheme."""
+        act = ("int8 symmetric" if self.activations == "QInt8" and self.activation_symmetric
+               else "uint8 asymmetric" if self.activations == "QUInt8" else f"{self.activations}")
+        return {"target": self.target, "method": f"onnxruntime quantize_static, QDQ, {self.calibration}",
+                "weights": "int8 per-channel symmetric" + (", 7-bit (reduce_range)" if self.reduce_range else ""),
+                "activations": act, "reduce_range": self.reduce_range,
+                "stem_gate": "int8" if self.quantize_stem else "fp32",
+                **({"float_convs_below_k": self.min_conv_k} if self.min_conv_k else {})}
+
+
+INT8_TARGETS = ("cpu", "tensorrt")
+# The cpu scheme, as measured on the shipped tiny DynMM and dynmm-r34-nbt1d (export/README.md):
+#  - Percentile calibration (99.999%): MinMax ranges are set by rare outliers (labels 96.6 vs
+#    97.0% equal to fp32, gate 97 vs 100% equal);
+#  - the stem/gate graph stays fp32: its convolutions see 3 (RGB) and 1 (depth) channels,
+#    where int8 GEMMs gain nothing while the full-resolution input must be converted (int8
+#    stem 0.6-0.7x the fp32 speed), and an exact stem keeps the gate's choice exact;
+#  - convolutions with fewer than CPU_MIN_CONV_K multiply-adds per output stay float: the
+#    narrow 1-D convolutions of a width-0.25 model, the depthwise ones of the learned
+#    upsampling and the squeeze-excitation 1x1s, whose int8 kernels do not pay for the
+#    requantisation around them (every other convolution of an r34 model has >= 147).
+CPU_MIN_CONV_K = 100
+
+
+def int8_scheme(target: str, reduce_range: bool = False) -> Int8Scheme:
+    """The scheme for `target` (cpu | tensorrt); reduce_range applies to cpu only."""
+    if target == "tensorrt":
+        if reduce_range:
+            raise ConfigError("reduce_range (7-bit weights) is a CPU scheme option; TensorRT takes full int8 weights")
+        return Int8Scheme("tensorrt", "QInt8", True)
+    if target == "cpu":
+        return Int8Scheme("cpu", "QUInt8", False, reduce_range=reduce_range, calibration="Percentile",
+                          min_conv_k=CPU_MIN_CONV_K, argmax_on_int8=True, quantize_stem=False)
+    raise ConfigError(f"--int8-target {target!r} is not one of {', '.join(INT8_TARGETS)}")
 
 
 def _reader_base():
     from onnxruntime.quantization import CalibrationDataReader
 
     return CalibrationDataReader
+
+
+def resolve_reduce_range(target: str, requested: bool | None) -> bool:
+    """reduce_range (7-bit weights) for a scheme: as requested, else on for the cpu scheme.
+    ONNX Runtime's x86 U8S8 kernels on CPUs without VNNI (AVX2 only) add pairs of u8 x s8
+    products in 16 bits, which saturates with full-range int8 weights; 7-bit weights cannot.
+    Measured on the shipped tiny DynMM (export/README.md): labels agree with fp32 on 89% of
+    pixels with 8-bit weights there, 96.6% with 7-bit ones - as much as the unfused Q/DQ
+    arithmetic with 8-bit weights, so the bit costs nothing measurable. A bundle is exported
+    on one machine for another, so the default does not depend on the exporting CPU."""
+    if requested is not None:
+        return bool(requested)
+    return target == "cpu"
 
 
 def feed_reader(feeds: Sequence[Feed]):
@@ -63,27 +137,108 @@ def path_feeds(stem_session, feeds: Sequence[Feed], input_names: Sequence[str]) 
     return result
 
 
-def quantize_graph(fp32_path: str | Path, int8_path: str | Path, feeds: Sequence[Feed]) -> None:
-    """Write the Q/DQ int8 version of `fp32_path` calibrated on `feeds`."""
+def inline_identity_initializers(model) -> int:
+    """Replace every Identity of an initializer by a copy of that initializer; returns how many.
+
+    The TorchScript exporter stores identical parameters once and feeds the other uses through
+    Identity nodes (zero biases of BatchNorm-folded convolutions, equal upsampling kernels).
+    The quantiser quantises only initializers, so a Conv whose bias or weight arrives through
+    an Identity stays a float Conv between Dequantize/Quantize nodes, which ONNX Runtime
+    cannot fuse into QLinearConv: 7 of dynmm-r34-nbt1d path 0's convolutions, 27% of its int8
+    time (issue 10). The copies cost nothing in the bundle: the shared weights file stores
+    identical tensors once."""
+    from onnx import numpy_helper
+
+    inits = {t.name: t for t in model.graph.initializer}
+    aliases = {n.output[0]: n for n in model.graph.node
+               if n.op_type == "Identity" and n.input[0] in inits and n.output[0] not in
+               {o.name for o in model.graph.output}}
+    for out, node in aliases.items():
+        copy = numpy_helper.from_array(numpy_helper.to_array(inits[node.input[0]]), out)
+        model.graph.initializer.append(copy)
+        model.graph.node.remove(node)
+    return len(aliases)
+
+
+def small_convs(model, min_k: int) -> list[str]:
+    """Names of the Conv nodes with fewer than `min_k` multiply-adds per output value
+    (input channels per group x kernel area): their int8 kernels do not pay for the
+    requantisation around them. That includes the depthwise 3x3 convolutions of the learned
+    upsampling (9 per output): quantised, the tiny model's int8 paths ran at 0.71-0.83x the
+    fp32 speed, with them float at 1.07-1.16x (CPU time, export/README.md)."""
+    inits = {t.name: list(t.dims) for t in model.graph.initializer}
+    return [n.name for n in model.graph.node if n.op_type == "Conv" and n.input[1] in inits
+            and len(inits[n.input[1]]) >= 3 and int(np.prod(inits[n.input[1]][1:])) < min_k]
+
+
+def argmax_on_quantized(model) -> int:
+    """Let every ArgMax read the quantised tensor its DequantizeLinear input comes from; returns
+    how many. With a per-tensor scale > 0, dequantisation is monotonic, so the index of the
+    largest value - and the first of equal ones - is the same: the labels are bit-identical,
+    and ArgMax reads a quarter of the bytes (it was 5-8% of an int8 path's time, issue 10).
+    The DequantizeLinear stays if anything else reads it (--logits)."""
+    from onnx import numpy_helper
+
+    inits = {t.name: t for t in model.graph.initializer}
+    producer = {o: n for n in model.graph.node for o in n.output}
+    changed = 0
+    for node in model.graph.node:
+        dq = producer.get(node.input[0]) if node.op_type == "ArgMax" else None
+        if dq is None or dq.op_type != "DequantizeLinear" or dq.input[1] not in inits:
+            continue
+        scale = numpy_helper.to_array(inits[dq.input[1]])
+        if scale.size != 1 or not float(scale.reshape(-1)[0]) > 0:
+            continue
+        node.input[0] = dq.input[0]
+        changed += 1
+    used = {i for n in model.graph.node for i in n.input} | {o.name for o in model.graph.output}
+    for n in [n for n in model.graph.node if n.op_type == "DequantizeLinear" and n.output[0] not in used]:
+        model.graph.node.remove(n)
+    return changed
+
+
+def quantize_graph(fp32_path: str | Path, int8_path: str | Path, feeds: Sequence[Feed],
+                   scheme: Int8Scheme | None = None) -> None:
+    """Write the Q/DQ int8 version of `fp32_path` calibrated on `feeds` (default scheme:
+    TensorRT's, symmetric everything)."""
     import logging
 
+    import onnx
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
-    # The quantiser logs advice through the root logger (pre-processing, bias layout);
-    # keep it out of the export display. Errors still raise.
+    scheme = scheme or int8_scheme("tensorrt")
+    source, inlined = Path(fp32_path), None
+    model = onnx.load(str(source))
+    if inline_identity_initializers(model):
+        inlined = Path(int8_path).with_suffix(".inlined.onnx")
+        onnx.save(model, str(inlined))
+        source = inlined
+    exclude = small_convs(model, scheme.min_conv_k) if scheme.min_conv_k else []
+    del model
+    # The quantiser logs advice through the root logger (pre-processing, bias layout) and its
+    # histogram calibrators print progress: keep both out of the export display. Errors raise.
     root = logging.getLogger()
     level = root.level
     root.setLevel(logging.ERROR)
     try:
-        quantize_static(
-            str(fp32_path), str(int8_path), feed_reader(feeds),
-            quant_format=QuantFormat.QDQ,
-            per_channel=True,
-            weight_type=QuantType.QInt8,
-            activation_type=QuantType.QInt8,
-            calibrate_method=CalibrationMethod.MinMax,
-            # Symmetric everything: TensorRT accepts only zero-point-0 Q/DQ pairs.
-            extra_options={"ActivationSymmetric": True, "WeightSymmetric": True},
-        )
+        with contextlib.redirect_stdout(io.StringIO()):
+            quantize_static(
+                str(source), str(int8_path), feed_reader(feeds),
+                quant_format=QuantFormat.QDQ,
+                per_channel=True,
+                reduce_range=scheme.reduce_range,
+                weight_type=QuantType[scheme.weights],
+                activation_type=QuantType[scheme.activations],
+                calibrate_method=CalibrationMethod[scheme.calibration],
+                nodes_to_exclude=exclude,
+                extra_options={"ActivationSymmetric": scheme.activation_symmetric,
+                               "WeightSymmetric": scheme.weight_symmetric},
+            )
     finally:
         root.setLevel(level)
+        if inlined is not None:
+            inlined.unlink(missing_ok=True)
+    if scheme.argmax_on_int8:
+        quantized = onnx.load(str(int8_path))
+        if argmax_on_quantized(quantized):
+            onnx.save(quantized, str(int8_path))

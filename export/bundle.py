@@ -11,12 +11,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+import logging
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from edgefuse.errors import EdgefuseError
 from edgefuse.export.manifest import Manifest, ManifestError, check_relative_file, read_manifest
+from edgefuse.export.weights import ExternalRef, check_external_refs, read_graph_refs
+
+log = logging.getLogger(__name__)
 
 
 class BundleIntegrityError(EdgefuseError):
@@ -80,6 +84,9 @@ class Bundle:
     paths: dict[int, Path]          # path index -> path_<k>.onnx
     engines: dict[str, Path]        # graph name ("stem_gate", "path_<k>") -> engine file
     verify_file: Path | None
+    weights_file: Path | None = None    # the shared external-data file (format 2)
+    # graph name -> its initializers stored in `weights_file` (validated by load_bundle)
+    external: dict[str, tuple[ExternalRef, ...]] = field(default_factory=dict)
 
     def path_file(self, index: int) -> Path:
         if index not in self.paths:
@@ -114,11 +121,39 @@ def load_bundle(path: str | Path, check_hashes: bool = True, *, allow_unverified
         raise BundleIntegrityError(f"bundle {root} failed verification at export time "
                                    f"(see {manifest.verify.file}); re-export it")
     root = root.resolve()
+    stem_gate = resolve_in_bundle(root, manifest.stem_gate.file)
+    paths = {p.index: resolve_in_bundle(root, p.file) for p in manifest.paths}
+    weights_file = resolve_in_bundle(root, manifest.weights.file) if manifest.weights else None
+    external = graph_external_refs(root, manifest, {"stem_gate": stem_gate,
+                                                     **{f"path_{k}": f for k, f in paths.items()}})
+    if manifest.format_version < 2:
+        log.warning("bundle %s is format %d: every graph holds its own copy of the weights (%d graphs, "
+                    "several times the memory); re-export it with this edgefuse to store them once "
+                    "(`edgefuse export ... --force`)", root, manifest.format_version, 1 + len(paths))
     return Bundle(
         root=root,
         manifest=manifest,
-        stem_gate=resolve_in_bundle(root, manifest.stem_gate.file),
-        paths={p.index: resolve_in_bundle(root, p.file) for p in manifest.paths},
+        stem_gate=stem_gate,
+        paths=paths,
         engines={e.graph: resolve_in_bundle(root, e.file) for e in manifest.engines},
         verify_file=resolve_in_bundle(root, manifest.verify.file) if manifest.verify else None,
+        weights_file=weights_file,
+        external=external,
     )
+
+
+def graph_external_refs(root: Path, manifest: Manifest, graphs: dict[str, Path]) -> dict[str, tuple[ExternalRef, ...]]:
+    """Every graph's external-data references, validated before any runtime opens a graph:
+    each must point into the manifest's weights file (which the integrity check hashed),
+    within its size. A graph that references anything else is refused (security: ONNX
+    external data is a file path inside the graph, outside the manifest's view)."""
+    allowed: dict[Path, int] = {}
+    if manifest.weights is not None:
+        path = resolve_in_bundle(root, manifest.weights.file, "manifest.weights")
+        allowed[path] = path.stat().st_size if path.is_file() else 0
+    out = {}
+    for graph, file in graphs.items():
+        refs = read_graph_refs(file)
+        check_external_refs(f"{file.name} ({graph})", file.parent, refs, allowed)
+        out[graph] = tuple(refs)
+    return out

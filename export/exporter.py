@@ -31,6 +31,7 @@ from edgefuse.errors import ConfigError, EdgefuseError
 from edgefuse.export import manifest as mf
 from edgefuse.export.bundle import sha256_file
 from edgefuse.export.onnx_graphs import LABELS_DTYPE, LabelsHead, check_graph, conv_madds, export_onnx, tensor_specs
+from edgefuse.export.weights import PackResult, pack_weights
 
 
 class Precision(str, enum.Enum):
@@ -63,6 +64,8 @@ class ExportOptions:
     logits: bool = False                          # path graphs also output logits
     force: bool = False
     int8_min_agreement: float = 0.90
+    int8_target: str | None = None                # cpu | tensorrt; default: tensorrt for --backend tensorrt, else cpu
+    int8_reduce_range: bool | None = None         # cpu scheme: 7-bit weights; None: decided by int8_reduce_range()
     workspace_mb: int = 1024                      # TensorRT builder workspace
 
 
@@ -83,6 +86,7 @@ class ExportResult:
     verify: dict[str, Any]
     graphs: list[GraphResult] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    weights: PackResult | None = None
 
 
 Progress = Callable[[str], None]
@@ -161,6 +165,7 @@ def export_bundle(spec: str | Path, out_dir: str | Path, options: ExportOptions 
     opts = replace(opts, precision=Precision(opts.precision), backend=Backend(opts.backend))
     say = progress or (lambda message: None)
     out = Path(out_dir)
+    int8_scheme(opts)   # a bad --int8-target fails before any work
     prepare_output(out, opts.force)
     if opts.backend is Backend.TENSORRT:
         from edgefuse.export.tensorrt_build import check_build_machine
@@ -223,16 +228,22 @@ def _build(loaded, model, exported: list[int], serving: list[int], opts: ExportO
     calibration: dict[str, Any] = {}
     if int8:
         calibration = _quantize(graphs, opts, work, (h, w), notes, say)
+    say("store the weights once")
+    packed = pack_weights(graphs.files, work)
     for name, path in graphs.files.items():
         say(f"check {name}")
-        check_graph(path.read_bytes())
+        check_graph(path)
 
     say("load verification frames")
     frames, source = _frames(opts.verify_data, opts.verify_frames, (h, w), EVAL_SEED, "test", notes,
                             opts.camera_calibration)
     say(f"verify on {len(frames)} frames")
+    # A cpu-scheme bundle is verified in the int8 kernels it will run in; a tensorrt one in its
+    # Q/DQ arithmetic (this CPU's int8 kernels are not what will execute it).
+    scheme = int8_scheme(opts)
     report = verify_bundle(model, graphs.files, serving, frames, source, opts.precision.value,
-                           fp32_graphs=fp32_files if int8 else None, int8_min_agreement=opts.int8_min_agreement)
+                           fp32_graphs=fp32_files if int8 else None, int8_min_agreement=opts.int8_min_agreement,
+                           int8_fused=scheme is None or scheme.target == "cpu")
     verify_path = work / mf.VERIFY_NAME
     verify_path.write_text(json.dumps(report.to_dict(), indent=2, allow_nan=False) + "\n")
     if int8:
@@ -243,20 +254,23 @@ def _build(loaded, model, exported: list[int], serving: list[int], opts: ExportO
         from edgefuse.export.tensorrt_build import build_engines
 
         engines = tuple(build_engines(work, {n: p.name for n, p in graphs.files.items()}, opts.precision.value,
-                                      opts.workspace_mb << 20, say))
+                                      opts.workspace_mb << 20, say, strip=True))
     if opts.precision is Precision.FP16 and opts.backend is Backend.ONNX:
         notes.append("fp16 is a TensorRT build flag: the ONNX graphs are fp32; TensorRT engines built "
                      "from this bundle use fp16 (manifest engine_precision)")
 
-    protos = {name: onnx.load(str(path)) for name, path in graphs.files.items()}
-    manifest = _manifest(loaded, model, costs, graphs, protos, serving, opts, engines, calibration,
+    # Graph structure only: shapes, names and conv MAdds need no weight bytes.
+    protos = {name: onnx.load(str(path), load_external_data=False) for name, path in graphs.files.items()}
+    weights = mf.WeightsEntry(file=packed.file, sha256=sha256_file(work / packed.file), size_bytes=packed.size_bytes,
+                              tensors=packed.tensors, referenced_bytes=packed.referenced_bytes)
+    manifest = _manifest(loaded, model, costs, graphs, protos, serving, opts, engines, calibration, weights,
                          mf.VerifyEntry(file=mf.VERIFY_NAME, sha256=sha256_file(verify_path),
                                         passed=report.passed, summary=report.summary()))
     mf.write_manifest(work, manifest)
     madds = {"stem_gate": manifest.stem_gate.madds, **{f"path_{p.index}": p.path_madds for p in manifest.paths}}
-    results = [GraphResult(name, path.name, path.stat().st_size, madds[name], conv_madds(protos[name]),
+    results = [GraphResult(name, path.name, path.stat().st_size, madds[name], conv_madds(protos[name], path.parent),
                            len(protos[name].graph.node)) for name, path in graphs.files.items()]
-    return ExportResult(work, manifest, report.to_dict(), results, notes)
+    return ExportResult(work, manifest, report.to_dict(), results, notes, packed)
 
 
 def _export_graphs(model, exported: list[int], logits: bool, out: Path, say: Progress) -> _Graphs:
@@ -282,6 +296,23 @@ def _export_graphs(model, exported: list[int], logits: bool, out: Path, say: Pro
     return _Graphs(files, tuple(stem.output_names), inputs, outputs)
 
 
+def int8_scheme(opts: ExportOptions):
+    """The quantisation scheme for an export (None unless --precision int8): the target's
+    (--int8-target, default from --backend), checked against what the backend accepts."""
+    from edgefuse.calibration.int8 import int8_scheme as scheme_for, resolve_reduce_range
+
+    if opts.precision is not Precision.INT8:
+        if opts.int8_target is not None or opts.int8_reduce_range is not None:
+            raise ConfigError("--int8-target / --int8-reduce-range apply to --precision int8 only")
+        return None
+    target = opts.int8_target or ("tensorrt" if opts.backend is Backend.TENSORRT else "cpu")
+    if target == "cpu" and opts.backend is Backend.TENSORRT:
+        raise ConfigError("--int8-target cpu quantises activations to uint8 with zero points, which TensorRT "
+                          "rejects; use --int8-target tensorrt with --backend tensorrt (or --backend onnx)")
+    reduce = resolve_reduce_range(target, opts.int8_reduce_range)
+    return scheme_for(target, reduce)
+
+
 def _quantize(graphs: _Graphs, opts: ExportOptions, work: Path, size: tuple[int, int], notes: list[str],
               say: Progress) -> dict[str, Any]:
     """Replace graphs.files by Q/DQ int8 graphs in `work`; returns the manifest's calibration
@@ -290,24 +321,28 @@ def _quantize(graphs: _Graphs, opts: ExportOptions, work: Path, size: tuple[int,
     from edgefuse.calibration.int8 import path_feeds, quantize_graph, stem_feeds
     from edgefuse.export.verify import ort_session
 
-    say("load calibration frames")
+    scheme = int8_scheme(opts)
+    say(f"load calibration frames ({scheme.target} int8 scheme)")
     calib, source = _frames(opts.calib_data, opts.calib_frames, size, CALIB_SEED, "train", notes,
                            opts.camera_calibration)
     feeds = stem_feeds(calib)
     fp32 = dict(graphs.files)
     stem_session = ort_session(fp32["stem_gate"])
     for name in fp32:
+        graphs.files[name] = work / fp32[name].name
+        if name == "stem_gate" and not scheme.quantize_stem:
+            shutil.copyfile(fp32[name], graphs.files[name])   # the scheme keeps it fp32
+            continue
         say(f"quantize {name}")
         graph_feeds = feeds if name == "stem_gate" else path_feeds(
             stem_session, feeds, graphs.path_inputs[int(name.split("_")[1])])
-        quantize_graph(fp32[name], work / fp32[name].name, graph_feeds)
-        graphs.files[name] = work / fp32[name].name
-    return {"method": "onnxruntime quantize_static, QDQ, MinMax", "weights": "int8 per-channel symmetric",
-            "activations": "int8 symmetric", "frames": len(calib), "source": source}
+        quantize_graph(fp32[name], graphs.files[name], graph_feeds, scheme)
+    return {**scheme.record(), "frames": len(calib), "source": source}
 
 
 def _manifest(loaded, model, costs, graphs: _Graphs, protos: dict, serving: list[int], opts: ExportOptions,
-              engines: tuple[mf.EngineEntry, ...], calibration: dict[str, Any], verify: mf.VerifyEntry) -> mf.Manifest:
+              engines: tuple[mf.EngineEntry, ...], calibration: dict[str, Any], weights: mf.WeightsEntry,
+              verify: mf.VerifyEntry) -> mf.Manifest:
     cfg = loaded.config
     cost_of = {p.index: p for p in costs.paths}
     paths = []
@@ -341,6 +376,8 @@ def _manifest(loaded, model, costs, graphs: _Graphs, protos: dict, serving: list
         engines=engines,
         verify=verify,
         calibration=calibration,
+        weights=weights,
+        int8_target=calibration.get("target", ""),
     )
 
 

@@ -22,12 +22,17 @@ from typing import Any
 from edgefuse.config import from_dict, to_dict
 from edgefuse.errors import ConfigError, EdgefuseError
 
-FORMAT_VERSION = 1
+# 2 (issue 10): graphs keep their large initializers in one shared external-data file
+# (`weights`), each distinct tensor once; int8 bundles record their quantisation target;
+# TensorRT engines may be weight-stripped. Format-1 bundles (weights inside every graph)
+# are still read: nothing in them means something else now.
+FORMAT_VERSION = 2
 MANIFEST_NAME = "manifest.json"
 VERIFY_NAME = "verify.json"
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 PRECISIONS = ("fp32", "fp16", "int8")
+INT8_TARGETS = ("cpu", "tensorrt")
 LABEL_DTYPES = ("int32", "int64")
 
 
@@ -110,6 +115,25 @@ class EngineEntry:
     workspace_bytes: int = 0
     timing_cache: str = ""       # file in the bundle: the builder's timing cache, shared by the engines
     timing_cache_sha256: str = ""  # of `timing_cache` once every engine was built ("": not recorded)
+    # Weight-stripped plan (BuilderFlag.STRIP_PLAN): refitted at load from `onnx_file`, whose
+    # weights live in the bundle's shared weights file (stored once, not once per engine).
+    stripped: bool = False
+    # Device memory the built engine needs, as the builder reported it (0: not recorded):
+    # activations / scratch (ICudaEngine.device_memory_size_v2) and the weights it holds.
+    device_memory_bytes: int = 0
+    weights_bytes: int = 0
+
+
+@dataclass(frozen=True)
+class WeightsEntry:
+    """The ONNX external-data file every graph's large initializers live in, each distinct
+    tensor stored once (edgefuse.export.weights). Graphs may reference no other file."""
+
+    file: str
+    sha256: str
+    size_bytes: int
+    tensors: int              # distinct tensors stored
+    referenced_bytes: int     # what one copy per graph would have stored
 
 
 @dataclass(frozen=True)
@@ -145,11 +169,21 @@ class Manifest:
     engines: tuple[EngineEntry, ...] = ()
     verify: VerifyEntry | None = None
     calibration: dict[str, Any] = field(default_factory=dict)   # int8 only
+    weights: WeightsEntry | None = None   # None: format 1, every graph embeds its weights
+    int8_target: str = ""        # int8: the quantisation scheme's target, cpu | tensorrt
 
     def __post_init__(self) -> None:
         validate(self)
 
     # --- lookups -------------------------------------------------------------------
+    @property
+    def int8_scheme(self) -> str:
+        """cpu | tensorrt for an int8 bundle ("" otherwise); format-1 int8 bundles were all
+        quantised for TensorRT (symmetric int8 activations)."""
+        if self.precision != "int8":
+            return ""
+        return self.int8_target or "tensorrt"
+
     @property
     def dynamic(self) -> bool:
         return "gate_logits" in self.stem_gate.outputs
@@ -174,6 +208,8 @@ class Manifest:
         caches = dict.fromkeys((e.timing_cache, e.timing_cache_sha256) for e in self.engines
                                if e.timing_cache and e.timing_cache_sha256)
         out += [("timing_cache", name, sha) for name, sha in caches]
+        if self.weights is not None:
+            out.append(("weights", self.weights.file, self.weights.sha256))
         if self.verify is not None:
             out.append(("verify", self.verify.file, self.verify.sha256))
         return out
@@ -251,6 +287,17 @@ def validate(m: Manifest) -> None:
     if m.verify is not None:
         check_relative_file(m.verify.file, "manifest.verify")
         _check_sha(m.verify.sha256, "manifest.verify")
+    if m.weights is not None:
+        check_relative_file(m.weights.file, "manifest.weights")
+        _check_sha(m.weights.sha256, "manifest.weights")
+        if m.weights.size_bytes < 0:
+            raise ManifestError(f"manifest.weights.size_bytes {m.weights.size_bytes} is negative")
+    if m.precision == "int8" and m.int8_target not in ("",) + INT8_TARGETS:
+        raise ManifestError(f"manifest.int8_target {m.int8_target!r} is not one of {INT8_TARGETS}")
+    if m.precision != "int8" and m.int8_target:
+        raise ManifestError(f"manifest.int8_target {m.int8_target!r} is set on a {m.precision} bundle")
+    if any(e.stripped for e in m.engines) and m.weights is None:
+        raise ManifestError("weight-stripped engines need the bundle's shared weights file (manifest.weights)")
     indices = [p.index for p in m.paths]
     if len(set(indices)) != len(indices):
         raise ManifestError(f"manifest lists path indices twice: {indices}")

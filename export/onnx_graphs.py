@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import warnings
+from pathlib import Path
 from typing import Sequence
 
 import torch
@@ -55,13 +56,12 @@ def export_onnx(module: nn.Module, args: Sequence[torch.Tensor], input_names: Se
     return buf.getvalue()
 
 
-def check_graph(data: bytes) -> object:
-    """onnx.checker on the graph (full check, with shape inference); returns the ModelProto."""
+def check_graph(path: str | Path) -> None:
+    """onnx.checker on the graph file (full check, with shape inference). Given the path, the
+    checker also resolves the graph's external data (the bundle's shared weights file)."""
     import onnx
 
-    model = onnx.load_from_string(data)
-    onnx.checker.check_model(model, full_check=True)
-    return model
+    onnx.checker.check_model(str(path), full_check=True)
 
 
 _NP_NAMES = {1: "float32", 2: "uint8", 3: "int8", 6: "int32", 7: "int64", 10: "float16", 11: "float64", 9: "bool"}
@@ -84,13 +84,13 @@ def op_counts(model) -> dict[str, int]:
     return dict(sorted(counts.items()))
 
 
-def conv_madds(model) -> float:
+def conv_madds(model, base_dir: str | Path | None = None) -> float:
     """Multiply-adds of the graph's Conv / ConvTranspose / MatMul / Gemm nodes, from the
     inferred static shapes: what torch.utils.flop_counter counts on the PyTorch side
     (models/costs.py), so the two can be compared. Q/DQ graphs count the same convs."""
     from onnx import numpy_helper
 
-    shapes = static_shapes(model)
+    shapes = static_shapes(model, base_dir)
     # Q/DQ graphs: the weight reaches Conv through DequantizeLinear; follow it back.
     producer = {o: n for n in model.graph.node for o in n.output}
 
@@ -127,10 +127,11 @@ def conv_madds(model) -> float:
     return total
 
 
-def static_shapes(model) -> dict[str, list[int]]:
+def static_shapes(model, base_dir: str | Path | None = None) -> dict[str, list[int]]:
     """Shape of every tensor in a static graph. ONNX shape inference first; tensors it
     leaves symbolic (e.g. Tile with computed repeats, from torch's `repeat`) get their
-    shape from one ONNX Runtime run on zero inputs, which is exact for a static graph."""
+    shape from one ONNX Runtime run on zero inputs, which is exact for a static graph
+    (a graph loaded without its external data reads it from `base_dir` for that run)."""
     import numpy as np
     import onnx
     from onnx import shape_inference
@@ -151,6 +152,10 @@ def static_shapes(model) -> dict[str, list[int]]:
 
         probe = onnx.ModelProto()
         probe.CopyFrom(model)
+        if base_dir is not None:
+            from onnx.external_data_helper import load_external_data_for_model
+
+            load_external_data_for_model(probe, str(base_dir))
         known_out = {o.name for o in probe.graph.output}
         for name in unknown:
             if name not in known_out:

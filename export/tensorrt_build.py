@@ -7,6 +7,15 @@ ONNX parser -> network -> builder config (workspace limit, timing cache, precisi
 (JetPack 6) and 11.x share; tests/export/test_tensorrt_names.py checks every `trt.X`
 attribute used here against both versions' vocabularies.
 
+Weights (issue 10): an engine embeds its weights, so F+1 engines would store the RGB encoder
+F+1 times. Engines of a bundle with a shared weights file are built *weight-stripped*
+(BuilderFlag.STRIP_PLAN + REFIT_IDENTICAL: the plan keeps no weights, and the builder may
+still optimise as if they were constants) and refitted at load from the bundle's ONNX graph,
+whose weights are that file (OnnxParserRefitter.refit_from_file; edgefuse.runtime.runners.
+tensorrt). On the GPU each engine still holds its own copy (TensorRT shares no weights
+between engines): the device memory each needs is recorded at build time and shown by
+`edgefuse inspect`.
+
 Precision (TensorRT 11 removed the weak-typing builder flags, 10.x deprecated calibrators):
   - int8: from the Q/DQ graphs of an int8 bundle, as a strongly typed network (the Q/DQ
     nodes carry the scales; no calibrator, no INT8 flag);
@@ -173,8 +182,9 @@ def check_precision(trt, precision: str) -> None:
 
 
 def build_engine(onnx_path: str | Path, precision: str, workspace_bytes: int,
-                 timing_cache: bytes = b"") -> tuple[bytes, bytes]:
-    """Serialized engine for one ONNX graph, and the updated timing cache."""
+                 timing_cache: bytes = b"", strip: bool = False) -> tuple[bytes, bytes]:
+    """Serialized engine for one ONNX graph, and the updated timing cache. `strip`: a
+    weight-stripped plan, to be refitted from the same graph's weights at load."""
     trt = require_tensorrt()
     check_precision(trt, precision)
     logger = trt.Logger(trt.Logger.WARNING)
@@ -188,6 +198,9 @@ def build_engine(onnx_path: str | Path, precision: str, workspace_bytes: int,
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(workspace_bytes))
     if precision == "fp16" and trt_major(trt) < 11:
         config.set_flag(trt.BuilderFlag.FP16)
+    if strip:
+        config.set_flag(trt.BuilderFlag.STRIP_PLAN)
+        config.set_flag(trt.BuilderFlag.REFIT_IDENTICAL)
     cache = config.create_timing_cache(timing_cache)
     config.set_timing_cache(cache, False)
     serialized = builder.build_serialized_network(network, config)
@@ -207,12 +220,41 @@ def check_build_machine(precision: str) -> None:
         raise EdgefuseError("--backend tensorrt needs an NVIDIA GPU; none was found (use --backend onnx)")
 
 
+def engine_device_memory(plan: bytes) -> int:
+    """Device memory (bytes) the engine needs beside its weights, as TensorRT reports it for
+    the built plan (ICudaEngine.device_memory_size_v2: activations and scratch)."""
+    trt = require_tensorrt()
+    runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
+    engine = runtime.deserialize_cuda_engine(plan)
+    if engine is None:
+        raise EdgefuseError("TensorRT could not deserialise the engine it just built")
+    return int(engine.device_memory_size_v2)
+
+
+def graph_weight_bytes(onnx_path: Path, precision: str) -> int:
+    """Bytes of weights an engine built from `onnx_path` holds on the device: the graph's
+    initializers (read without their data), float32 ones halved for an fp16 build. An
+    estimate from the graph: TensorRT may fold or pad some of them."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper
+
+    model = onnx.load(str(onnx_path), load_external_data=False)
+    total = 0
+    for t in model.graph.initializer:
+        size = int(np.prod(t.dims, dtype=np.int64)) * np.dtype(helper.tensor_dtype_to_np_dtype(t.data_type)).itemsize
+        total += size // 2 if precision == "fp16" and t.data_type == TensorProto.FLOAT else size
+    return total
+
+
 def build_engines(bundle_dir: Path, graphs: dict[str, str], precision: str, workspace_bytes: int,
-                  progress: Callable[[str], None] | None = None) -> list[EngineEntry]:
+                  progress: Callable[[str], None] | None = None, strip: bool = False) -> list[EngineEntry]:
     """One engine per graph ({"stem_gate": "stem_gate.onnx", "path_0": ...}) into
     `bundle_dir/engines/`, sharing one timing cache that is kept in the bundle. Every entry
     names the cache and records its sha256 (written once all graphs are built), so the
-    bundle's integrity check covers the cache like the engines."""
+    bundle's integrity check covers the cache like the engines. `strip`: weight-stripped
+    plans (the graphs' weights are the bundle's shared weights file), refitted at load.
+    Each entry records the device memory the engine needs (activations, weights)."""
     trt = require_tensorrt()
     name, cc = gpu_info()
     if name is None or cc is None:
@@ -224,13 +266,15 @@ def build_engines(bundle_dir: Path, graphs: dict[str, str], precision: str, work
     for graph, onnx_file in graphs.items():
         if progress:
             progress(f"tensorrt {graph}")
-        engine, cache = build_engine(bundle_dir / onnx_file, precision, workspace_bytes, cache)
+        engine, cache = build_engine(bundle_dir / onnx_file, precision, workspace_bytes, cache, strip=strip)
         rel = f"{ENGINE_DIR}/{graph}.{precision}.plan"
         (bundle_dir / rel).write_bytes(engine)
         entries.append(EngineEntry(graph=graph, backend="tensorrt", precision=precision, file=rel,
                                    sha256=sha256_file(bundle_dir / rel), onnx_file=onnx_file,
                                    tensorrt_version=str(trt.__version__), gpu_name=name, compute_capability=cc,
-                                   workspace_bytes=int(workspace_bytes), timing_cache=TIMING_CACHE))
+                                   workspace_bytes=int(workspace_bytes), timing_cache=TIMING_CACHE,
+                                   stripped=strip, device_memory_bytes=engine_device_memory(engine),
+                                   weights_bytes=graph_weight_bytes(bundle_dir / onnx_file, precision)))
     cache_path.write_bytes(cache)
     cache_sha = sha256_file(cache_path)
     return [replace(e, timing_cache_sha256=cache_sha) for e in entries]

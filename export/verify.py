@@ -59,7 +59,7 @@ class VerifyReport:
             "end_to_end_label_agreement": self.end_to_end.get("label_agreement"),
         }
         if self.int8:
-            s["int8"] = {k: self.int8[k] for k in ("label_agreement_vs_fp32", "gate_agreement_vs_fp32",
+            s["int8"] = {k: self.int8[k] for k in ("kernels", "label_agreement_vs_fp32", "gate_agreement_vs_fp32",
                                                     "miou_fp32", "miou_int8", "miou_change") if k in self.int8}
         return s
 
@@ -74,10 +74,14 @@ def single_thread() -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def ort_session(path: str | Path):
+def ort_session(path: str | Path, fused: bool = True):
+    """A single-threaded CPU session. `fused=False` runs a Q/DQ graph's arithmetic as written
+    (no kernel fusion): what the graph means, independent of this CPU's int8 kernels."""
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
+    if not fused:
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     opts.intra_op_num_threads = 1
     opts.inter_op_num_threads = 1
     opts.log_severity_level = 3
@@ -113,11 +117,14 @@ def _close(name: str, got: np.ndarray, ref: np.ndarray) -> tuple[float, float]:
 
 def verify_bundle(model: SegModel, graphs: dict[str, Path], gate_to_path: Sequence[int], frames: Sequence,
                   frames_source: str, precision: str = "fp32", fp32_graphs: dict[str, Path] | None = None,
-                  int8_min_agreement: float = 0.9) -> VerifyReport:
+                  int8_min_agreement: float = 0.9, int8_fused: bool = True) -> VerifyReport:
     """Check `graphs` ({"stem_gate": file, "path_<k>": file}) against `model` on `frames`
     (`edgefuse.calibration.frames.Frame`). For int8, `graphs` are the Q/DQ graphs and
     `fp32_graphs` the fp32 ones they were made from: fp32 is checked against PyTorch
-    strictly, int8 against fp32 with `int8_min_agreement`."""
+    strictly, int8 against fp32 with `int8_min_agreement`. `int8_fused`: the int8 graphs run
+    in ONNX Runtime's fused CPU kernels (what a cpu-scheme bundle runs in); False: their Q/DQ
+    arithmetic as written, for graphs another runtime (TensorRT) will execute - this CPU's
+    int8 kernels are then not what is being verified (on x86 without VNNI they saturate)."""
     report = VerifyReport(len(frames), frames_source, precision)
     reference = fp32_graphs if precision == "int8" else graphs
     if reference is None:
@@ -127,7 +134,7 @@ def verify_bundle(model: SegModel, graphs: dict[str, Path], gate_to_path: Sequen
         fp32 = _check_against_torch(model, reference, gate_to_path, frames, torch_out, report,
                                     every_path=precision == "int8")
         if precision == "int8":
-            _check_int8(model, graphs, gate_to_path, frames, fp32, report, int8_min_agreement)
+            _check_int8(model, graphs, gate_to_path, frames, fp32, report, int8_min_agreement, int8_fused)
     return report
 
 
@@ -202,9 +209,10 @@ def _check_against_torch(model, graphs, gate_to_path, frames, ref, report: Verif
     return ort_out
 
 
-def _check_int8(model, graphs, gate_to_path, frames, fp32, report: VerifyReport, min_agreement: float) -> None:
-    stem = ort_session(graphs["stem_gate"])
-    paths = {k: ort_session(graphs[f"path_{k}"]) for k in sorted(set(gate_to_path))}
+def _check_int8(model, graphs, gate_to_path, frames, fp32, report: VerifyReport, min_agreement: float,
+                fused: bool = True) -> None:
+    stem = ort_session(graphs["stem_gate"], fused)
+    paths = {k: ort_session(graphs[f"path_{k}"], fused) for k in sorted(set(gate_to_path))}
     per_path = {k: 0 for k in paths}
     pixels = 0
     e2e = 0
@@ -226,6 +234,7 @@ def _check_int8(model, graphs, gate_to_path, frames, fp32, report: VerifyReport,
         pixels += labels.size
     n = len(frames)
     report.int8 = {
+        "kernels": "onnxruntime cpu, fused" if fused else "q/dq arithmetic, unfused",
         "stem_max_abs_diff_vs_fp32": diffs,
         "gate_agreement_vs_fp32": gate_same / n,
         "path_label_agreement_vs_fp32": {f"path_{k}": v / pixels for k, v in per_path.items()},

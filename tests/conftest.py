@@ -10,6 +10,21 @@ import torch  # noqa: E402
 torch.set_num_threads(2)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _optimized_graph_cache(tmp_path_factory):
+    """The ORT runner caches layout-optimised graphs per machine (runners/ort_cache.py): in
+    the tests, in a temporary folder (inherited by CLI subprocesses), never in ~/.cache."""
+    from edgefuse.runtime.runners.ort_cache import CACHE_ENV
+
+    before = os.environ.get(CACHE_ENV)
+    os.environ[CACHE_ENV] = str(tmp_path_factory.mktemp("ort-cache"))
+    yield
+    if before is None:
+        os.environ.pop(CACHE_ENV, None)
+    else:
+        os.environ[CACHE_ENV] = before
+
+
 #: The session bundle's input size (context bins (1, 2) need H/32 and W/32 even).
 BUNDLE_SIZE = (64, 128)
 

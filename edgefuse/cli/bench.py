@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from edgefuse.cli.common import console
-from edgefuse.cli.run import ON_MISMATCH_HELP
+from edgefuse.cli.run import ON_MISMATCH_HELP, SHARE_WEIGHTS_HELP
 
 
 def bench(
@@ -21,6 +21,7 @@ def bench(
     duration: Optional[float] = typer.Option(None, "--duration", help="Seconds per graph instead of --iterations."),
     threads: int = typer.Option(0, "--threads", help="ONNX Runtime intra-op threads (0: its default)."),
     providers: str = typer.Option("auto", "--providers", help="ort only: auto, or e.g. cuda,cpu."),
+    share_weights: bool = typer.Option(True, "--share-weights/--no-share-weights", help=SHARE_WEIGHTS_HELP),
     on_mismatch: str = typer.Option("refuse", "--on-mismatch", help=ON_MISMATCH_HELP),
     json_out: Optional[str] = typer.Option(None, "--json", help="Write the results as JSON."),
     report: Optional[str] = typer.Option(None, "--report", help="Write a Markdown + HTML report with plots here."),
@@ -34,7 +35,7 @@ def bench(
     from edgefuse.runtime.report import render_bench, write_report
 
     policy = parse_on_mismatch(on_mismatch)   # an invalid value is a user error (exit 2)
-    options = {"ort": {"providers": providers}, "tensorrt": {"on_mismatch": policy.value}}.get(backend, {})
+    options = {"ort": {"providers": providers, "share_weights": share_weights}, "tensorrt": {"on_mismatch": policy.value}}.get(backend, {})
     result = run_bench(BenchConfig(bundle=bundle, backend=backend, camera=camera, frames=frames,
                                    warmup=warmup, iterations=iterations, duration=duration,
                                    threads=threads, backend_options=options),

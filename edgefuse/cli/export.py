@@ -37,6 +37,13 @@ def export(
                                                   "over it, resized to the input size); default: synthetic "
                                                   "benchmark frames."),
     calib_frames: int = typer.Option(32, "--calib-frames", help="Number of calibration frames."),
+    int8_target: Optional[str] = typer.Option(None, "--int8-target",
+                                              help="int8 scheme for the runtime: cpu (uint8 activations, int8 "
+                                                   "weights: ONNX Runtime's fast CPU path) or tensorrt (symmetric "
+                                                   "int8); default: tensorrt with --backend tensorrt, else cpu."),
+    int8_reduce_range: Optional[bool] = typer.Option(None, "--int8-reduce-range/--no-int8-reduce-range",
+                                                     help="cpu scheme: 7-bit weights, so x86 CPUs without VNNI "
+                                                          "do not saturate (default: on; see export/README.md)."),
     verify_data: Optional[str] = typer.Option(None, "--verify-data",
                                               help="Frames to verify on: dataset folder (test split), "
                                                    "a camera spec as for --calib-data, "
@@ -57,8 +64,8 @@ def export(
     opts = ExportOptions(input_size=parse_size(input_size), paths=paths, precision=_enum(Precision, precision, "--precision"),
                          backend=_enum(Backend, backend, "--backend"), calib_data=calib_data,
                          calib_frames=calib_frames, verify_data=verify_data, verify_frames=verify_frames,
-                         camera_calibration=camera_calibration,
-                         logits=logits, force=force)
+                         camera_calibration=camera_calibration, logits=logits, force=force,
+                         int8_target=int8_target, int8_reduce_range=int8_reduce_range)
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
                   console=console, transient=False) as bar:
         task = bar.add_task(f"exporting {model}", total=None)
@@ -150,9 +157,11 @@ def inspect(bundle: Path = typer.Argument(..., help="Bundle folder written by `e
             ("model", f"{m.model.get('name', '')} ({m.model.get('family', '')})"), ("source", m.source),
             ("weights_sha256", m.weights_sha256 or "none (random init)"),
             ("input_size", f"{m.input_size[0]}x{m.input_size[1]}"),
-            ("precision", f"graphs {m.precision}, engines {m.engine_precision}; labels {m.labels_dtype}"),
+            ("precision", f"graphs {m.precision}, engines {m.engine_precision}; labels {m.labels_dtype}"
+                          + (f"; int8 for {m.int8_scheme}" if m.int8_scheme else "")),
             ("classes", f"{len(m.classes)}: {', '.join(m.classes[:6])}{' ...' if len(m.classes) > 6 else ''}"),
             ("gate_to_path", str(list(m.gate_to_path))),
+            ("weights", _weights_text(m)),
             ("verified", _verify_text(m.verify))]
     if m.calibration:
         rows.append(("calibration", str(m.calibration)))
@@ -167,24 +176,51 @@ def inspect(bundle: Path = typer.Argument(..., help="Bundle folder written by `e
                       _madds(p.depth_encoder_madds), _madds(p.path_madds), p.file, ", ".join(p.inputs))
     console.print(paths)
     if m.engines:
-        eng = Table(title="engines")
-        for col in ("graph", "backend", "precision", "file", "TensorRT", "GPU", "CC"):
-            eng.add_column(col)
+        eng = Table(title="engines (device memory as the build reported it)")
+        for col in ("graph", "backend", "precision", "file", "TensorRT", "GPU", "CC", "weights", "device memory"):
+            eng.add_column(col, justify="right" if col in ("weights", "device memory") else "left")
         for e in m.engines:
-            eng.add_row(e.graph, e.backend, e.precision, e.file, e.tensorrt_version, e.gpu_name, e.compute_capability)
+            eng.add_row(e.graph, e.backend, e.precision, e.file, e.tensorrt_version, e.gpu_name, e.compute_capability,
+                        ("stripped, " if e.stripped else "in plan, ") + (_size(e.weights_bytes) if e.weights_bytes else "?"),
+                        _size(e.device_memory_bytes + e.weights_bytes) if e.device_memory_bytes else "not recorded")
         console.print(eng)
+        if all(e.device_memory_bytes for e in m.engines):
+            total = sum(e.device_memory_bytes + e.weights_bytes for e in m.engines)
+            console.print(f"all engines loaded: {_size(total)} of device memory (activations/scratch per engine "
+                          "+ its weights: TensorRT shares no weights between engines)")
     checks = check_files(bundle, m)
+    refs = _reference_check(bundle, m)
     files = Table(title="files (sha256 re-checked)")
     for col in ("role", "file", "status"):
         files.add_column(col)
-    for c in checks:
+    for c in checks + [refs]:
         files.add_row(c.role, c.file, "[green]ok[/]" if c.ok else f"[red]{c.problem}[/]")
     console.print(files)
-    bad = [c for c in checks if not c.ok]
+    bad = [c for c in checks + [refs] if not c.ok]
     if bad:
         raise BundleIntegrityError("integrity check failed for " + ", ".join(f"{c.file} ({c.problem})" for c in bad)
                                    + "; re-export the bundle")
-    console.print(f"[green]all {len(checks)} files match the manifest[/]")
+    console.print(f"[green]all {len(checks)} files match the manifest[/]; the graphs reference no other file")
+
+
+def _reference_check(bundle: Path, m):
+    """The graphs' external-data references, checked as load_bundle checks them."""
+    from edgefuse.export.bundle import FileCheck, graph_external_refs, resolve_in_bundle
+
+    graphs = [("stem_gate", m.stem_gate.file)] + [(f"path_{p.index}", p.file) for p in m.paths]
+    try:
+        graph_external_refs(bundle.resolve(), m, {g: resolve_in_bundle(bundle.resolve(), f) for g, f in graphs})
+    except (EdgefuseError, OSError) as exc:
+        return FileCheck("references", "graphs -> weights", False, str(exc))
+    return FileCheck("references", "graphs -> weights", True)
+
+
+def _weights_text(m) -> str:
+    w = m.weights
+    if w is None:
+        return (f"inside every graph (bundle format {m.format_version}); re-export to store them once")
+    return (f"{w.file}: {_size(w.size_bytes)}, {w.tensors} tensors stored once for "
+            f"{_size(w.referenced_bytes)} referenced by the graphs")
 
 
 def _verify_text(entry) -> str:

@@ -8,6 +8,9 @@ import typer
 
 from edgefuse.cli.common import console
 
+SHARE_WEIGHTS_HELP = ("ort only: every session reads the bundle's one copy of the weights (default). "
+                     "--no-share-weights gives each graph its own copy, with ONNX Runtime's NCHWc "
+                     "layout: ~15% faster fp32 convolutions on x86 for one model's memory per path.")
 ON_MISMATCH_HELP = ("tensorrt only: what to do with an engine built by another TensorRT release or for "
                     "another GPU architecture. refuse (default): stop with a message saying what differs; "
                     "rebuild: rebuild it in memory from the bundle's ONNX graph at start-up (minutes on a "
@@ -53,6 +56,7 @@ def run(
     bag_storage: Optional[str] = typer.Option(None, "--bag-storage", help="--save-bag, ROS 2: mcap (default) or sqlite3."),
     threads: int = typer.Option(0, "--threads", help="ONNX Runtime intra-op threads (0: its default)."),
     providers: str = typer.Option("auto", "--providers", help="ort only: auto, or e.g. cuda,cpu / tensorrt."),
+    share_weights: bool = typer.Option(True, "--share-weights/--no-share-weights", help=SHARE_WEIGHTS_HELP),
     checkpoint: Optional[str] = typer.Option(None, "--checkpoint", help="torch only: the exporting checkpoint."),
     on_mismatch: str = typer.Option("refuse", "--on-mismatch", help=ON_MISMATCH_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as one JSON object."),
@@ -72,7 +76,7 @@ def run(
     handler.addFilter(lambda r: not (r.name == "edgefuse.cameras.live" and r.levelno < logging.ERROR))
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s", handlers=[handler])
     policy = parse_on_mismatch(on_mismatch)   # an invalid value is a user error (exit 2)
-    backend_options = {"ort": {"providers": providers}, "torch": {"checkpoint": checkpoint},
+    backend_options = {"ort": {"providers": providers, "share_weights": share_weights}, "torch": {"checkpoint": checkpoint},
                        "tensorrt": {"on_mismatch": policy.value}}.get(backend, {})
     config = RunConfig(bundle=bundle, camera=camera, frames=frames, backend=backend, budget_ms=budget_ms,
                        min_depth_valid=min_depth_valid, realtime=realtime, show=show, save_video=save_video,

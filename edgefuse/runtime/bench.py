@@ -224,6 +224,8 @@ def run_bench(config: BenchConfig, log: Callable[[str], None] = lambda s: None) 
     files = {"stem_gate": bundle.stem_gate.stat().st_size}
     files.update({f"path_{k}": f.stat().st_size for k, f in sorted(bundle.paths.items())})
     files.update({f"engine {g}": f.stat().st_size for g, f in sorted(bundle.engines.items())})
+    if getattr(bundle, "weights_file", None) is not None:
+        files["weights"] = bundle.weights_file.stat().st_size   # shared by every graph
     mem = {"files_bytes": files, "files_total_bytes": sum(files.values())}
     if rss0 is not None and rss1 is not None:
         mem["session_rss_delta_bytes"] = rss1 - rss0
@@ -252,6 +254,7 @@ def run_bench(config: BenchConfig, log: Callable[[str], None] = lambda s: None) 
         "end_to_end": {"capture_ms": _stats(capture_ms), "inference_ms": _stats(dyn_inf),
                        "post_ms": _stats(dyn_post), "frame_ms": _stats(e2e)},
         "memory": mem,
+        "startup": dict(runner.startup),   # activate(): sessions / engines loaded and warmed
         "machine": machine_info(runner),
         "warnings": result.warnings,
     }

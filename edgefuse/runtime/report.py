@@ -73,8 +73,19 @@ def detail_lines(data: dict[str, Any]) -> list[str]:
         f"{e2e['frame_ms']['mean']:.2f} ms mean (pure inference reported apart above)",
         f"engine memory: files {mem['files_total_bytes'] / 1e6:.2f} MB"
         + (f", session RSS +{mem['session_rss_delta_bytes'] / 1e6:.1f} MB"
-           if "session_rss_delta_bytes" in mem else ""),
-    ]
+           if "session_rss_delta_bytes" in mem else "")
+        + (f", weights shared by every graph {mem['backend_shared_weights_bytes'] / 1e6:.1f} MB"
+           if "backend_shared_weights_bytes" in mem else ""),
+    ] + startup_lines(data)
+
+
+def startup_lines(data: dict[str, Any]) -> list[str]:
+    """Start-up (issue 10): loading and warming the engines, as the runner timed it."""
+    start = data.get("startup") or {}
+    if "total_s" not in start:
+        return []
+    parts = " + ".join(f"{k.removesuffix('_s')} {start[k]:.2f} s" for k in ("load_s", "warmup_s") if k in start)
+    return [f"start-up: {start['total_s']:.2f} s" + (f" ({parts})" if parts else "")]
 
 
 def headline(data: dict[str, Any]) -> list[str]:

@@ -51,7 +51,7 @@ def test_export_then_inspect_then_tamper(dynmm_checkpoint, tmp_path, capsys):
     assert "path_4" in text and f"edgefuse run --bundle {out} --camera synthetic" in text
     assert "100.00%" in text   # path labels agree with PyTorch
     code, text, err = run(["inspect", str(out)], capsys)
-    assert code == 0 and "all 3 files match" in text
+    assert code == 0 and "all 4 files match" in text and "weights.bin" in text   # stem, path_4, weights, verify
     f = out / "path_4.onnx"
     data = bytearray(f.read_bytes())
     data[len(data) // 2] ^= 0xFF

@@ -182,11 +182,12 @@ def test_failed_verification_leaves_no_valid_bundle(dynmm_checkpoint, tmp_path, 
 
 
 def test_int8_bundle_runs_and_reports_agreement(dynmm_checkpoint, tmp_path):
-    result = export_bundle(dynmm_checkpoint, tmp_path / "b8", precision="int8", paths="0,4",
+    result = export_bundle(dynmm_checkpoint, tmp_path / "b8", precision="int8", paths="0,4", int8_target="tensorrt",
                            calib_frames=4, verify_frames=2, calib_data="procedural")
     m = load_bundle(result.bundle).manifest
     assert m.precision == "int8" and m.engine_precision == "int8"
-    assert m.calibration["frames"] == 4 and "symmetric" in m.calibration["activations"]
+    assert m.int8_target == "tensorrt" and m.calibration["target"] == "tensorrt"
+    assert m.calibration["frames"] == 4 and m.calibration["activations"] == "int8 symmetric"
     i8 = json.loads((result.bundle / "verify.json").read_text())["int8"]
     assert 0.0 < i8["label_agreement_vs_fp32"] <= 1.0
     assert set(i8["path_label_agreement_vs_fp32"]) == {"path_0", "path_4"}
@@ -206,3 +207,34 @@ def test_int8_bundle_runs_and_reports_agreement(dynmm_checkpoint, tmp_path):
     stem = ort_session(result.bundle / "stem_gate.onnx")
     feats = run_named(stem, procedural_frames(1, SIZE, seed=5)[0].inputs())
     assert run_named(sess, feats)["labels"].shape == (1, *SIZE)
+
+
+def test_int8_for_the_cpu_is_the_default_with_onnx(dynmm_checkpoint, tmp_path):
+    """--precision int8 with --backend onnx quantises for ONNX Runtime's CPU kernels: uint8
+    activations with zero points, int8 per-channel weights in 7 bits (reduce_range)."""
+    result = export_bundle(dynmm_checkpoint, tmp_path / "b8", precision="int8", paths="4",
+                           calib_frames=4, verify_frames=2, calib_data="procedural", verify_data="procedural")
+    m = load_bundle(result.bundle).manifest
+    assert m.int8_target == "cpu" and m.int8_scheme == "cpu"
+    assert m.calibration["activations"] == "uint8 asymmetric" and m.calibration["reduce_range"] is True
+    graph = onnx.load(str(result.bundle / "path_4.onnx"))
+    inits = {t.name: onnx.numpy_helper.to_array(t) for t in graph.graph.initializer}
+    act_zps = [v for k, v in inits.items() if k.endswith("_zero_point") and v.dtype == np.uint8]
+    assert act_zps and any(np.any(z != 0) for z in act_zps)      # asymmetric activations
+    weight_q = [n.input[0] for n in graph.graph.node if n.op_type == "DequantizeLinear" and n.input[0] in inits
+                and inits[n.input[0]].dtype == np.int8 and inits[n.input[0]].ndim == 4]
+    assert weight_q and all(np.abs(inits[w]).max() <= 64 for w in weight_q)   # 7-bit weights
+    assert result.verify["int8"]["label_agreement_vs_fp32"] >= 0.9
+
+
+def test_int8_target_is_checked_before_any_work(dynmm_checkpoint, tmp_path):
+    with pytest.raises(ConfigError, match="TensorRT rejects"):
+        export_bundle(dynmm_checkpoint, tmp_path / "b", precision="int8", backend="tensorrt", int8_target="cpu")
+    with pytest.raises(ConfigError, match="not one of cpu, tensorrt"):
+        export_bundle(dynmm_checkpoint, tmp_path / "b", precision="int8", int8_target="gpu")
+    with pytest.raises(ConfigError, match="apply to --precision int8 only"):
+        export_bundle(dynmm_checkpoint, tmp_path / "b", int8_target="cpu")
+    with pytest.raises(ConfigError, match="reduce_range"):
+        export_bundle(dynmm_checkpoint, tmp_path / "b", precision="int8", int8_target="tensorrt",
+                      int8_reduce_range=True)
+    assert list(tmp_path.iterdir()) == []

@@ -1,28 +1,48 @@
-"""Manifest schema and bundle integrity, on a hand-made bundle (no export needed)."""
+"""Manifest schema and bundle integrity, on a hand-made bundle of tiny graphs (no export
+needed): hashes, names that escape the folder, and the shared weights file's references."""
 
 import dataclasses
 import hashlib
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
+from onnx import TensorProto, helper, numpy_helper
 
 from edgefuse.errors import EdgefuseError
 from edgefuse.export.bundle import BundleIntegrityError, check_files, load_bundle
 from edgefuse.export.manifest import FORMAT_VERSION, Manifest, ManifestError, read_manifest, write_manifest
+from edgefuse.export.weights import pack_weights
 
 
 def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def make_bundle(root: Path) -> Manifest:
-    """A two-path bundle with fake graph files (the schema does not look inside them)."""
+def tiny_graph(seed: int, shared: np.ndarray) -> bytes:
+    """y = x + W + S_seed: W is the same in every graph (stored once), S differs per graph."""
+    own = np.random.default_rng(seed).standard_normal(shared.shape).astype(np.float32)
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, list(shared.shape))
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, list(shared.shape))
+    nodes = [helper.make_node("Add", ["x", "W"], ["t"]), helper.make_node("Add", ["t", "S"], ["y"])]
+    graph = helper.make_graph(nodes, "g", [x], [y], [numpy_helper.from_array(shared, "W"),
+                                                   numpy_helper.from_array(own, "S")])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
+
+
+def make_bundle(root: Path, shared_weights: bool = True) -> Manifest:
+    """A two-path bundle of tiny real graphs whose weights live in one shared weights.bin
+    (format 2; `shared_weights=False`: format 1, weights inside each graph); the schema does
+    not care what the graphs compute."""
     root.mkdir(parents=True, exist_ok=True)
-    files = {"stem_gate.onnx": b"stem", "path_0.onnx": b"path zero", "path_2.onnx": b"path two",
-             "verify.json": b"{}"}
-    for name, data in files.items():
-        (root / name).write_bytes(data)
+    shared = np.arange(16 * 16, dtype=np.float32).reshape(16, 16)
+    graphs = {"stem_gate.onnx": 0, "path_0.onnx": 1, "path_2.onnx": 2}
+    for name, seed in graphs.items():
+        (root / name).write_bytes(tiny_graph(seed, shared))
+    packed = pack_weights({name: root / name for name in graphs}, root) if shared_weights else None
+    (root / "verify.json").write_bytes(b"{}")
+    files = {name: (root / name).read_bytes() for name in [*graphs, "verify.json"] + ([packed.file] if packed else [])}
     decisions = [[i < k for i in range(4)] for k in range(5)]
     tensor = {"name": "rgb_feat", "shape": [1, 16, 48, 64], "dtype": "float32"}
     data = {
@@ -44,6 +64,11 @@ def make_bundle(root: Path) -> Manifest:
         "gate_to_path": [0, 2, 2, 2, 2], "path_set": decisions,
         "verify": {"file": "verify.json", "sha256": _sha(files["verify.json"]), "passed": True, "summary": {}},
     }
+    if packed is not None:
+        data["weights"] = {"file": packed.file, "sha256": _sha(files[packed.file]), "size_bytes": packed.size_bytes,
+                           "tensors": packed.tensors, "referenced_bytes": packed.referenced_bytes}
+    else:
+        data["format_version"] = 1
     # gate_to_path above is wrong for choices 3 and 4 in real life (they fuse more than path 2);
     # the schema only checks that every target exists.
     m = Manifest.from_dict(data)
@@ -71,17 +96,22 @@ def test_load_bundle_resolves_files(tmp_path):
         b.path_file(1)
 
 
-def test_flipped_byte_is_detected(tmp_path):
+@pytest.mark.parametrize("name", ["weights.bin", "path_2.onnx"])
+def test_flipped_byte_is_detected(tmp_path, name):
     make_bundle(tmp_path / "b")
-    f = tmp_path / "b" / "path_2.onnx"
+    f = tmp_path / "b" / name
     data = bytearray(f.read_bytes())
     data[3] ^= 0x01
     f.write_bytes(bytes(data))
-    with pytest.raises(BundleIntegrityError, match="path_2.onnx"):
+    with pytest.raises(BundleIntegrityError, match=name):
         load_bundle(tmp_path / "b")
-    load_bundle(tmp_path / "b", check_hashes=False)  # the caller may skip hashing explicitly
     bad = [c for c in check_files(tmp_path / "b", read_manifest(tmp_path / "b")) if not c.ok]
-    assert [c.file for c in bad] == ["path_2.onnx"]
+    assert [c.file for c in bad] == [name]
+    if name == "weights.bin":
+        load_bundle(tmp_path / "b", check_hashes=False)  # the caller may skip hashing explicitly
+    else:   # even unhashed, a graph whose external-data references cannot be read is not loaded
+        with pytest.raises(EdgefuseError, match="path_2.onnx is not a readable ONNX graph"):
+            load_bundle(tmp_path / "b", check_hashes=False)
 
 
 def test_missing_file_is_detected(tmp_path):

@@ -62,7 +62,7 @@ def fake_tensorrt(version: str, calls: list, parse_ok: bool = True, build_ok: bo
     trt.__spec__ = importlib.machinery.ModuleSpec("tensorrt", None)
     trt.__version__ = version
     trt.MemoryPoolType = _Enum(WORKSPACE="WORKSPACE")
-    trt.BuilderFlag = _Enum(FP16="FP16")
+    trt.BuilderFlag = _Enum(FP16="FP16", STRIP_PLAN="STRIP_PLAN", REFIT_IDENTICAL="REFIT_IDENTICAL")
     trt.NetworkDefinitionCreationFlag = _Enum(STRONGLY_TYPED=1)
 
     class Logger:
@@ -124,7 +124,18 @@ def fake_tensorrt(version: str, calls: list, parse_ok: bool = True, build_ok: bo
         def get_error(self, i):
             return "unsupported operator Foo"
 
-    trt.Logger, trt.Builder, trt.OnnxParser = Logger, Builder, OnnxParser
+    class Engine:
+        device_memory_size_v2 = 12345
+
+    class Runtime:
+        def __init__(self, logger):
+            pass
+
+        def deserialize_cuda_engine(self, data):
+            calls.append(("deserialize_cuda_engine", bytes(data)))
+            return Engine()
+
+    trt.Logger, trt.Builder, trt.OnnxParser, trt.Runtime = Logger, Builder, OnnxParser, Runtime
     return trt
 
 
@@ -144,6 +155,10 @@ def test_builder_calls_per_version(monkeypatch, tmp_path, version, precision, fl
     assert ("create_network", flags) in calls
     assert ("set_memory_pool_limit", "WORKSPACE", 1 << 28) in calls
     assert (("set_flag", "FP16") in calls) is fp16_flag
+    assert ("set_flag", "STRIP_PLAN") not in calls
+    calls.clear()
+    tb.build_engine(tmp_path / "g.onnx", precision, 1 << 28, b"", strip=True)
+    assert {("set_flag", "STRIP_PLAN"), ("set_flag", "REFIT_IDENTICAL")} <= set(calls)
 
 
 def test_fp16_refused_on_tensorrt_11(monkeypatch, tmp_path):
@@ -186,8 +201,15 @@ def test_export_with_tensorrt_records_engines(monkeypatch, dynmm_checkpoint, tmp
         assert e.workspace_bytes == 64 << 20 and e.timing_cache == "engines/timing.cache"
         assert (result.bundle / e.file).read_bytes() == b"ENGINE"
         assert tb.check_engine_compat(e, tb.RuntimeInfo("10.3.0.30", "Orin", "8.7")).action is tb.Action.OK
+        # weight-stripped (the weights are the bundle's shared file), with the device memory it needs
+        assert e.stripped and e.device_memory_bytes == 12345
+        assert e.weights_bytes == tb.graph_weight_bytes(result.bundle / e.onnx_file, "fp16") > 0
     assert (result.bundle / "engines" / "timing.cache").read_bytes() == b"++"   # one cache shared by both builds
     assert sum(1 for c in calls if c[0] == "parse_from_file") == 2
+    assert calls.count(("set_flag", "STRIP_PLAN")) == 2 and calls.count(("deserialize_cuda_engine", b"ENGINE")) == 2
+    # fp16 engines hold float weights at half size: about half of what the fp32 graph stores
+    fp32 = tb.graph_weight_bytes(result.bundle / "path_4.onnx", "fp32")
+    assert 0.45 * fp32 < tb.graph_weight_bytes(result.bundle / "path_4.onnx", "fp16") < 0.6 * fp32
 
 
 def test_tensorrt_export_is_refused_up_front(monkeypatch, dynmm_checkpoint, tmp_path):

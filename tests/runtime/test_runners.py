@@ -103,3 +103,40 @@ def test_torch_runner_asks_for_the_checkpoint_when_not_found(bundle):
     r = make_runner("torch", bundle, device="cpu")
     with pytest.raises(EdgefuseError, match="--checkpoint"):
         r.activate()
+
+
+@pytest.mark.parametrize("scheme, backend, provider, words", [
+    ("tensorrt", "ort", "CPUExecutionProvider", "--int8-target cpu"),
+    ("cpu", "tensorrt", None, "TensorRT rejects"),
+    ("cpu", "ort", "TensorrtExecutionProvider", "TensorRT rejects"),
+    ("cpu", "ort", "CPUExecutionProvider", None),
+    ("tensorrt", "tensorrt", None, None),
+    ("tensorrt", "ort", "CUDAExecutionProvider", None),   # nothing known: no claim
+    ("", "ort", "CPUExecutionProvider", None),             # not an int8 bundle
+])
+def test_int8_scheme_mismatch(scheme, backend, provider, words):
+    from types import SimpleNamespace
+
+    from edgefuse.runtime.runners.base import int8_scheme_mismatch
+
+    message = int8_scheme_mismatch(SimpleNamespace(int8_scheme=scheme), backend, provider)
+    assert (message is None) if words is None else (words in message and scheme in message)
+
+
+def test_runner_warns_once_about_an_int8_bundle_made_for_tensorrt(bundle, caplog):
+    import dataclasses
+    import logging
+
+    def as_int8(target):
+        m = dataclasses.replace(bundle.manifest, precision="int8", engine_precision="int8", int8_target=target)
+        return dataclasses.replace(bundle, manifest=m)
+
+    with caplog.at_level(logging.WARNING, logger="edgefuse.runtime.runners"):
+        with make_runner("ort", as_int8("tensorrt"), threads=1):
+            pass
+        assert [r.getMessage() for r in caplog.records].count(caplog.records[0].getMessage()) == 1
+        assert "quantised for TensorRT" in caplog.text and "--int8-target cpu" in caplog.text
+        caplog.clear()
+        with make_runner("ort", as_int8("cpu"), threads=1):
+            pass
+        assert caplog.text == ""

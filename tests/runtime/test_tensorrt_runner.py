@@ -49,7 +49,7 @@ def _root(node):
 
 def test_every_attribute_used_on_tensorrt_objects_is_declared():
     tree = ast.parse(Path(trt_runner.__file__).read_text())
-    trt_roots = {"trt", "engine", "runtime"}
+    trt_roots = {"trt", "engine", "runtime", "refitter", "parser"}
     used = set()
     for node in ast.walk(tree):
         if not isinstance(node, ast.Attribute):
@@ -177,12 +177,40 @@ def make_fake_trt(cuda: FakeCuda):
         def deserialize_cuda_engine(self, data):
             return Engine(json.loads(data))
 
+    refits: list = []
+
+    class Refitter:
+        """Records what a weight-stripped engine was refitted from."""
+
+        def __init__(self, engine, logger):
+            self.engine, self.source = engine, None
+
+        def refit_cuda_engine(self):
+            refits.append((self.engine.graph, self.source))
+            return self.source is not None
+
+    class OnnxParserRefitter:
+        fail = False   # set on the class to make refit_from_file fail
+        num_errors = property(lambda self: 1 if self.fail else 0)
+
+        def __init__(self, refitter, logger):
+            self.refitter = refitter
+
+        def refit_from_file(self, path):
+            if not self.fail:
+                self.refitter.source = Path(path).name
+            return not self.fail
+
+        def get_error(self, i):
+            return "weight 'conv1.weight' not found"
+
     contexts: list = []
     return SimpleNamespace(Logger=Logger, Runtime=Runtime, DataType=SimpleNamespace(**dtypes),
-                           __version__="10.3.0.30", contexts=contexts)
+                           Refitter=Refitter, OnnxParserRefitter=OnnxParserRefitter,
+                           __version__="10.3.0.30", contexts=contexts, refits=refits)
 
 
-def _engine_bundle(bundle_dir, tmp_path, version="10.3.0.30", cc="8.7", drop=None, dynamic=False):
+def _engine_bundle(bundle_dir, tmp_path, version="10.3.0.30", cc="8.7", drop=None, dynamic=False, stripped=False):
     """A copy of the test bundle with fake engines added to its (in-memory) manifest."""
     root = tmp_path / "trt_bundle"
     shutil.copytree(bundle_dir, root)
@@ -202,7 +230,7 @@ def _engine_bundle(bundle_dir, tmp_path, version="10.3.0.30", cc="8.7", drop=Non
         (root / f).write_text(json.dumps({"graph": graph, "tensors": tensors}))
         entries.append(EngineEntry(graph=graph, backend="tensorrt", precision="fp16", file=f, sha256="0" * 64,
                                    onnx_file=entry.file, tensorrt_version=version, gpu_name="Orin",
-                                   compute_capability=cc))
+                                   compute_capability=cc, stripped=stripped))
     manifest = dataclasses.replace(m, engines=tuple(entries))
     return SimpleNamespace(root=b.root, manifest=manifest, paths=b.paths, stem_gate=b.stem_gate)
 
@@ -239,6 +267,27 @@ def test_per_frame_flow_on_fakes_shares_feature_buffers(bundle_dir, tmp_path):
         assert cuda.copies == ["htod", "htod", "dtoh"] + ["dtoh"] * len(bundle.manifest.paths)
         assert runner.memory_bytes()["io_buffers"] > 0
     assert not runner.active and not runner.contexts
+
+
+def test_weight_stripped_engines_are_refitted_from_their_graph(bundle_dir, tmp_path):
+    bundle = _engine_bundle(bundle_dir, tmp_path, stripped=True)
+    runner, trt, _ = _runner(bundle, warmup=1)
+    with runner:
+        # every engine got its weights from the ONNX graph it was built from, before any run
+        assert sorted(trt.refits) == sorted((e.graph, e.onnx_file) for e in bundle.manifest.engines)
+    plain = _engine_bundle(bundle_dir, tmp_path / "plain")
+    runner, trt, _ = _runner(plain, warmup=1)
+    with runner:
+        assert trt.refits == []              # engines that keep their weights are not refitted
+
+
+def test_a_failed_refit_is_a_clear_error(bundle_dir, tmp_path):
+    bundle = _engine_bundle(bundle_dir, tmp_path, stripped=True)
+    runner, trt, _ = _runner(bundle)
+    trt.OnnxParserRefitter.fail = True
+    with pytest.raises(EdgefuseError, match=r"refit the weight-stripped engine stem_gate from stem_gate.onnx: "
+                                            r"weight 'conv1.weight' not found"):
+        runner.activate()
 
 
 def test_engine_from_another_tensorrt_is_refused_naming_the_file(bundle_dir, tmp_path):

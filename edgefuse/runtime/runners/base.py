@@ -14,12 +14,16 @@ A runner serves one bundle: the stem/gate graph and every exported path graph.
 from __future__ import annotations
 
 import abc
+import logging
+import time
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from edgefuse.errors import EdgefuseError
+
+log = logging.getLogger(__name__)
 
 STEM_GATE = "stem_gate"
 
@@ -44,6 +48,38 @@ class StemResult:
 
     features: Any
     gate_logits: np.ndarray | None
+
+
+# The scheme each runtime takes: ONNX Runtime's CPU kernels run U8S8 (the cpu scheme);
+# TensorRT, native or as ONNX Runtime's execution provider, accepts only symmetric Q/DQ.
+_RUNTIME_TARGET = {("ort", "CPUExecutionProvider"): "cpu", ("ort", "TensorrtExecutionProvider"): "tensorrt",
+                   ("tensorrt", None): "tensorrt"}
+_MISMATCH = {
+    ("tensorrt", "cpu"): "it was quantised for TensorRT (symmetric int8 activations), which ONNX Runtime's CPU "
+                         "kernels run slower than the fp32 graphs; re-export it with --precision int8 "
+                         "--int8-target cpu for this machine",
+    ("cpu", "tensorrt"): "it was quantised for the CPU (uint8 activations with zero points), which TensorRT "
+                         "rejects; re-export it with --precision int8 --int8-target tensorrt",
+}
+
+
+def int8_scheme_mismatch(manifest, backend: str, provider: str | None = None) -> str | None:
+    """A one-line warning when an int8 bundle's scheme is not the one `backend` (and ORT
+    `provider`) runs well; None when it matches, or when nothing is known about the pair."""
+    scheme = getattr(manifest, "int8_scheme", "")
+    wanted = _RUNTIME_TARGET.get((backend, provider if backend == "ort" else None))
+    if not scheme or wanted is None or scheme == wanted:
+        return None
+    where = f"{backend} ({provider})" if provider else backend
+    return f"int8 bundle for {scheme} run with {where}: {_MISMATCH[(scheme, wanted)]}"
+
+
+def warn_int8_scheme(manifest: Any, backend: str, provider: str | None = None) -> None:
+    """Say once, when a runner starts, that an int8 bundle was quantised for another runtime
+    (issue 10: the scheme follows the target; `edgefuse run` and `bench` both start one)."""
+    message = int8_scheme_mismatch(manifest, backend, provider)
+    if message:
+        log.warning("%s", message)
 
 
 class RunnerError(EdgefuseError):
@@ -84,11 +120,16 @@ class Runner(abc.ABC):
     def __init__(self, bundle: Any) -> None:
         self.bundle = bundle
         self.active = False
+        # Seconds activate() took ("total_s") and, where a backend tells them apart, "load_s"
+        # (sessions / engines) and "warmup_s" (issue 10: start-up is a cost a robot pays).
+        self.startup: dict[str, float] = {}
 
     # --- lifecycle ------------------------------------------------------------------------
     def activate(self) -> Runner:
         if not self.active:
+            t0 = time.perf_counter()
             self._activate()
+            self.startup = {**self.startup, "total_s": time.perf_counter() - t0}
             self.active = True
         return self
 

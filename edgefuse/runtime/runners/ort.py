@@ -1,6 +1,9 @@
 """ONNX Runtime runner: the default backend (CPU here; CUDA / TensorRT execution providers
 when onnxruntime-gpu provides them).
 
+A format-2 bundle's weights are mapped once and shared by every session (ort_memory.py):
+the engine set's memory is one model plus what the depth stages add, not one model per path.
+
 The stem's features never round-trip through numpy: the stem/gate session writes them into
 OrtValues through an IOBinding (on the GPU when a GPU provider runs the graph), and the path
 session binds those same OrtValues as its inputs. Only `gate_logits` (N x P) and `labels`
@@ -9,13 +12,14 @@ session binds those same OrtValues as its inputs. Only `gate_logits` (N x P) and
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from edgefuse.errors import EdgefuseError
-from edgefuse.runtime.runners.base import STEM_GATE, Runner, RunnerError, StemResult, path_graph
+from edgefuse.runtime.runners.base import STEM_GATE, Runner, RunnerError, StemResult, path_graph, warn_int8_scheme
 
 # Preference order when the user asks for "auto": the first available wins.
 PROVIDER_ORDER = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
@@ -52,9 +56,13 @@ class OrtRunner(Runner):
     name = "ort"
 
     def __init__(self, bundle: Any, providers: str = "auto", threads: int = 0,
-                 warmup: int = 2, spinning: bool = False) -> None:
+                 warmup: int = 1, spinning: bool = False, share_weights: bool = True,
+                 optimized_cache: bool = True) -> None:
         super().__init__(bundle)
         self.spinning = spinning
+        self.share_weights = share_weights
+        self.optimized_cache = optimized_cache   # CPU: layout-optimised graphs cached per machine
+        self.shared: Any = None   # SharedWeights while active (format-2 bundles)
         self.providers_requested = providers
         self.threads = threads
         self.warmup = warmup
@@ -66,11 +74,47 @@ class OrtRunner(Runner):
     def _activate(self) -> None:
         import onnxruntime as ort
 
+        t0 = time.perf_counter()
         self.providers = pick_providers(self.providers_requested, ort.get_available_providers())
         self._device = "cuda" if self.providers[0] in ("CUDAExecutionProvider",
                                                       "TensorrtExecutionProvider") else "cpu"
+        files = {STEM_GATE: self.bundle.stem_gate}
+        files.update({path_graph(k): f for k, f in sorted(self.bundle.paths.items())})
+        level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        disabled: list[str] = []
+        weights = getattr(self.bundle, "weights_file", None)
+        if self.share_weights and weights is not None and self._device == "cpu":
+            from edgefuse.runtime.runners.ort_memory import COPYING_OPTIMIZERS, SharedWeights
+
+            cached = None
+            if self.optimized_cache:
+                from edgefuse.runtime.runners.ort_cache import optimized_graphs
+
+                cached = optimized_graphs(self.bundle)
+            if cached is not None:   # optimised once for this CPU: nothing left to transform
+                files, level = cached.files, ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+                self.shared = SharedWeights(cached.weights_file, cached.external)
+            else:
+                self.shared = SharedWeights(weights, self.bundle.external)
+                disabled = list(COPYING_OPTIMIZERS)
+        for graph, file in files.items():
+            opts = self._options(ort, level)
+            if self.shared is not None:
+                self.shared.add_to(opts, graph)
+            try:
+                sess = ort.InferenceSession(str(file), sess_options=opts, providers=self.providers,
+                                            disabled_optimizers=disabled)
+            except Exception as exc:  # noqa: BLE001 - ORT raises its own types; name the file
+                raise EdgefuseError(f"ONNX Runtime cannot load {file}: {exc}") from exc
+            self.sessions[graph] = _Session(sess, tuple(o.name for o in sess.get_outputs()))
+        t1 = time.perf_counter()
+        warn_int8_scheme(self.bundle.manifest, "ort", self.providers[0])
+        self._warm()
+        self.startup = {"load_s": t1 - t0, "warmup_s": time.perf_counter() - t1}
+
+    def _options(self, ort: Any, level: Any) -> Any:
         opts = ort.SessionOptions()
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        opts.graph_optimization_level = level
         if self.threads:
             opts.intra_op_num_threads = self.threads
             opts.inter_op_num_threads = 1
@@ -79,27 +123,32 @@ class OrtRunner(Runner):
         # the cores from the path: measured 93 ms vs 27 ms per frame on 2 cores with
         # spinning on. Off by default; --spinning only helps a single-graph loop.
         opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if self.spinning else "0")
-        files = {STEM_GATE: self.bundle.stem_gate}
-        files.update({path_graph(k): f for k, f in sorted(self.bundle.paths.items())})
-        for graph, file in files.items():
-            try:
-                sess = ort.InferenceSession(str(file), sess_options=opts, providers=self.providers)
-            except Exception as exc:  # noqa: BLE001 - ORT raises its own types; name the file
-                raise EdgefuseError(f"ONNX Runtime cannot load {file}: {exc}") from exc
-            self.sessions[graph] = _Session(sess, tuple(o.name for o in sess.get_outputs()))
-        self._warm()
+        if self._device == "cpu":
+            from edgefuse.runtime.runners.ort_memory import shared_cpu_arena
+
+            shared_cpu_arena(opts)
+        return opts
 
     def _warm(self) -> None:
         # The first run of every graph allocates and picks kernels (10-40x slower than the
-        # rest, REFERENCE.md): warm each one so no frame pays for it.
+        # rest on a GPU, REFERENCE.md): on a GPU provider every graph is warmed so no frame
+        # pays for it. On the CPU a first run costs the CPU time of any other run (measured on
+        # dynmm-r34-nbt1d 320x320: 370-610 vs 350-670 ms per path); what it does allocate comes
+        # from the one shared arena, which the largest path sizes. So the CPU warms the stem
+        # and the largest path only: a DynMM then starts about as fast as its static model
+        # instead of paying a frame of every path (issue 10, start-up).
         zeros = {s.name: np.zeros(s.shape, s.dtype) for s in self.input_specs(STEM_GATE)}
+        paths = sorted(self.bundle.paths)
+        if self._device == "cpu":
+            paths = [max(self.bundle.manifest.paths, key=lambda p: p.madds).index]
         for _ in range(max(self.warmup, 1)):
             res = self._stem_gate(zeros["rgb"], zeros["depth"])
-            for k in self.bundle.paths:
+            for k in paths:
                 self._run_path(k, res.features)
 
     def _deactivate(self) -> None:
         self.sessions.clear()
+        self.shared = None   # after the sessions: they read its memory
 
     # --- graphs -----------------------------------------------------------------------------
     def _infer(self, graph: str, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -133,4 +182,10 @@ class OrtRunner(Runner):
         return binding.get_outputs()[s.outputs.index("labels")].numpy()
 
     def memory_bytes(self) -> dict[str, int]:
-        return {}
+        if self.shared is None:
+            return {}
+        out = {"shared_weights_bytes": self.shared.nbytes}
+        resident = self.shared.resident_bytes()
+        if resident is not None:
+            out["shared_weights_resident_bytes"] = resident
+        return out

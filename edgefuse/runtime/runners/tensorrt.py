@@ -1,6 +1,7 @@
 """TensorRT runner: the bundle's engines through TensorRT 10's named-tensor API.
 
-Every engine is deserialised and given its own execution context at activate(), every
+Every engine is deserialised (a weight-stripped one refitted from the bundle's shared
+weights, `refit_stripped`) and given its own execution context at activate(), every
 tensor gets a device buffer (pycuda) whose address is set once with `set_tensor_address`,
 and each engine is warmed up (the first inference is 10-40x slower, REFERENCE.md). The
 stem's feature outputs and the paths' feature inputs share the *same* device buffers, so
@@ -17,12 +18,13 @@ TensorRT 10.3 and 11.4 vocabularies by tests/runtime/test_tensorrt_runner.py.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from edgefuse.errors import EdgefuseError, require
-from edgefuse.runtime.runners.base import STEM_GATE, Runner, RunnerError, StemResult, path_graph
+from edgefuse.runtime.runners.base import STEM_GATE, Runner, RunnerError, StemResult, path_graph, warn_int8_scheme
 
 # Attributes this module uses on tensorrt objects (module, Logger, Runtime, ICudaEngine,
 # IExecutionContext, DataType): checked against both TensorRT vocabularies.
@@ -30,6 +32,7 @@ TRT_NAMES = (
     "Logger", "WARNING", "Runtime", "deserialize_cuda_engine", "create_execution_context",
     "num_io_tensors", "get_tensor_name", "get_tensor_mode", "get_tensor_shape",
     "get_tensor_dtype", "set_tensor_address", "execute_async_v3", "DataType", "name",
+    "Refitter", "OnnxParserRefitter", "refit_from_file", "refit_cuda_engine", "num_errors", "get_error",
 )
 
 # TensorRT DataType member name -> numpy dtype. Looked up with getattr so a member absent
@@ -130,6 +133,21 @@ def plan_buffers(io: dict[str, list[TensorIO]]) -> BufferPlan:
     return plan
 
 
+def refit_stripped(trt: Any, engine: Any, logger: Any, onnx_path: Path, graph: str) -> None:
+    """Give a weight-stripped engine its weights (issue 10): TensorRT's ONNX refitter reads
+    them from the bundle graph the engine was built from, i.e. from the bundle's shared
+    weights file, whose references load_bundle validated and whose hash it checked."""
+    refitter = trt.Refitter(engine, logger)
+    parser = trt.OnnxParserRefitter(refitter, logger)
+    if not parser.refit_from_file(str(onnx_path)):
+        errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
+        raise EdgefuseError(f"TensorRT could not refit the weight-stripped engine {graph} from "
+                            f"{onnx_path.name}: {errors}; re-export the bundle with --backend tensorrt")
+    if not refitter.refit_cuda_engine():
+        raise EdgefuseError(f"TensorRT could not refit the weight-stripped engine {graph} (weights from "
+                            f"{onnx_path.name} missing or of another shape); re-export the bundle")
+
+
 def select_engines(manifest: Any, runtime: Any, precision: str | None = None,
                    on_mismatch: str = "refuse") -> dict[str, tuple[Any, bool]]:
     """graph -> (EngineEntry, rebuild?) for every graph of the bundle. Compatibility with
@@ -195,6 +213,7 @@ class TensorrtRunner(Runner):
             from edgefuse.export.tensorrt_build import detect_runtime
 
             info = detect_runtime()
+        warn_int8_scheme(self.bundle.manifest, "tensorrt")
         entries = select_engines(self.bundle.manifest, info, self.precision, self.on_mismatch)
         logger = trt.Logger(trt.Logger.WARNING)
         runtime = trt.Runtime(logger)
@@ -213,6 +232,8 @@ class TensorrtRunner(Runner):
                 raise EdgefuseError(f"TensorRT could not deserialise {entry.file} ({graph}); it was "
                                     f"built for {entry.gpu_name or 'another GPU'} with TensorRT "
                                     f"{entry.tensorrt_version or '?'}: rebuild it on this machine")
+            if entry.stripped and not rebuild:   # a rebuilt engine keeps its weights
+                refit_stripped(trt, engine, logger, root / entry.onnx_file, graph)
             self.engines[graph] = engine
             self.contexts[graph] = engine.create_execution_context()
             self.io[graph] = describe_engine(trt, engine, graph)
