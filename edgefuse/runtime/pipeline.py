@@ -266,7 +266,9 @@ class Pipeline:
                            "post": (t4 - t3) * 1e3, "total": (t4 - t0) * 1e3}
                     record["latency_ms"] = {k: round(v, 4) for k, v in lat.items()}
                     # The budget holds what the path choice controls: stem/gate + path.
-                    self.policy.observe(lat["gate"] + lat["path"])
+                    note = self.policy.observe(lat["gate"] + lat["path"], choice.path)
+                    if note:   # an infeasible budget, said once
+                        log.warning("%s", note)
                     for sink in self.sinks:
                         if isinstance(sink, JsonlSink):   # last, so the record has the post time
                             sink.write(out)
@@ -275,6 +277,7 @@ class Pipeline:
             s.interrupted = True
         finally:
             s.wall_s = time.perf_counter() - start
+            s.budget = self.policy.budget_report()
             for sink in self.sinks:
                 try:
                     sink.close()
