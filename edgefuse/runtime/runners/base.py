@@ -84,6 +84,7 @@ class Runner(abc.ABC):
     def __init__(self, bundle: Any) -> None:
         self.bundle = bundle
         self.active = False
+        self._specs: dict[str, tuple[IOSpec, ...]] = {}   # per graph, read from the manifest once
 
     # --- lifecycle ------------------------------------------------------------------------
     def activate(self) -> Runner:
@@ -114,6 +115,12 @@ class Runner(abc.ABC):
 
     def input_specs(self, graph: str) -> tuple[IOSpec, ...]:
         """Declared inputs of `graph`, from the manifest's tensor specs."""
+        cached = self._specs.get(graph)
+        if cached is None:
+            cached = self._specs[graph] = self._read_specs(graph)
+        return cached
+
+    def _read_specs(self, graph: str) -> tuple[IOSpec, ...]:
         m = self.bundle.manifest
         entry = m.stem_gate if graph == STEM_GATE else m.path(int(graph.split("_", 1)[1]))
         tensors = {t.name: t for t in entry.tensors}

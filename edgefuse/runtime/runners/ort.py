@@ -46,6 +46,7 @@ def pick_providers(requested: str, available: list[str]) -> list[str]:
 class _Session:
     session: Any
     outputs: tuple[str, ...]
+    inputs: tuple[str, ...] = ()
 
 
 class OrtRunner(Runner):
@@ -86,7 +87,8 @@ class OrtRunner(Runner):
                 sess = ort.InferenceSession(str(file), sess_options=opts, providers=self.providers)
             except Exception as exc:  # noqa: BLE001 - ORT raises its own types; name the file
                 raise EdgefuseError(f"ONNX Runtime cannot load {file}: {exc}") from exc
-            self.sessions[graph] = _Session(sess, tuple(o.name for o in sess.get_outputs()))
+            self.sessions[graph] = _Session(sess, tuple(o.name for o in sess.get_outputs()),
+                                            tuple(i.name for i in sess.get_inputs()))
         self._warm()
 
     def _warm(self) -> None:
@@ -126,8 +128,8 @@ class OrtRunner(Runner):
         if s is None:
             raise RunnerError(f"path {k} is not in this bundle (exported: {sorted(self.bundle.paths)})")
         binding = s.session.io_binding()
-        for i in s.session.get_inputs():
-            binding.bind_ortvalue_input(i.name, features[i.name])
+        for name in s.inputs:
+            binding.bind_ortvalue_input(name, features[name])
         binding.bind_output("labels", "cpu")
         s.session.run_with_iobinding(binding)
         return binding.get_outputs()[s.outputs.index("labels")].numpy()
