@@ -15,7 +15,6 @@ Writes benchmarks/results/capture_share_<model>_<H>x<W>.{json,md}.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -24,7 +23,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _machine import machine_info  # noqa: E402
+from _machine import machine_info, write_result  # noqa: E402
 
 from edgefuse.cli.common import parse_size  # noqa: E402
 
@@ -99,10 +98,7 @@ def main() -> None:
            "goal": {"capture_share_max": GOAL_CAPTURE_SHARE,
                     "met": summary["loop"]["capture_share"] <= GOAL_CAPTURE_SHARE}}
     name = f"capture_share_{Path(args.model).stem}_{hw[0]}x{hw[1]}"
-    Path(args.out).mkdir(parents=True, exist_ok=True)
-    (Path(args.out) / f"{name}.json").write_text(json.dumps(out, indent=2) + "\n")
-    (Path(args.out) / f"{name}.md").write_text(markdown(out))
-    print(markdown(out))
+    write_result(args.out, name, out, markdown(out))
 
 
 def markdown(out: dict) -> str:

@@ -23,14 +23,13 @@ Writes benchmarks/results/dynamic_vs_static_<model>_<backend>[_<tag>].{json,md}.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _machine import machine_info  # noqa: E402
+from _machine import machine_info, write_result  # noqa: E402
 
 from edgefuse.checkpoint import load_model, shipped_weights  # noqa: E402
 from edgefuse.cli.common import parse_size  # noqa: E402
@@ -192,10 +191,7 @@ def main() -> None:
            "bench": data, "madds_fit": fit, "budget_run": budget, "infeasible_budget_run": infeasible,
            "goals": goals}
     name = f"dynamic_vs_static_{Path(args.model).stem}_{data['backend']}" + (f"_{args.tag}" if args.tag else "")
-    Path(args.out).mkdir(parents=True, exist_ok=True)
-    (Path(args.out) / f"{name}.json").write_text(json.dumps(out, indent=2) + "\n")
-    (Path(args.out) / f"{name}.md").write_text(markdown(out))
-    print(markdown(out))
+    write_result(args.out, name, out, markdown(out))
 
 
 def _met(met: bool | None) -> str:

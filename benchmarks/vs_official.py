@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import statistics
 import sys
@@ -43,7 +42,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _machine import machine_info  # noqa: E402
+from _machine import machine_info, write_result  # noqa: E402
 
 from edgefuse.cli.common import parse_size  # noqa: E402
 from edgefuse.models.costs import count_madds  # noqa: E402
@@ -205,10 +204,7 @@ def main() -> None:
            "official_args": OFFICIAL_ARGS, "rows": rows, "equal_work": equal_work,
            "samples_ms": {n: {str(k): v for k, v in per.items()} for n, per in samples.items()}}
     name = f"vs_official_{h}x{w}"
-    Path(args.out).mkdir(parents=True, exist_ok=True)
-    (Path(args.out) / f"{name}.json").write_text(json.dumps(out, indent=2) + "\n")
-    (Path(args.out) / f"{name}.md").write_text(markdown(out))
-    print(markdown(out))
+    write_result(args.out, name, out, markdown(out))
 
 
 def markdown(out: dict) -> str:

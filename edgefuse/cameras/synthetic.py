@@ -63,6 +63,7 @@ class SyntheticSource(FrameSource):
         self._renderer = None
         self._cache = None      # FrameCache when the loop is served from disk
         self._loop_len = 0      # scenes in the loop (0: render on demand)
+        self._intrinsics: dict[tuple, Intrinsics] = {}
         self._capture: LiveCapture | None = None
         self._next = opts.start
 
@@ -140,8 +141,11 @@ class SyntheticSource(FrameSource):
     def _frame(self, index: int, rgb, depth, intrinsics: dict, meta: dict) -> Frame:
         meta = dict(meta)
         meta["source"] = self.name
+        key = tuple(sorted(intrinsics.items()))
+        if key not in self._intrinsics:   # one camera: parse (and check) its intrinsics once
+            self._intrinsics[key] = Intrinsics.from_dict(intrinsics)
         return Frame(rgb=rgb, depth=depth, timestamp=index / self.options.fps,
-                     intrinsics=Intrinsics.from_dict(intrinsics), index=index, meta=meta)
+                     intrinsics=self._intrinsics[key], index=index, meta=meta)
 
     def frame(self, i: int) -> Frame:
         """The i-th frame the camera delivers: scene `start + (i - start) % loop`, index i."""

@@ -57,7 +57,7 @@ def test_frames_within_the_loop_are_distinct_and_keyed_by_seed_and_size(monkeypa
 def test_a_damaged_frame_is_rendered_again(monkeypatch, tmp_path):
     monkeypatch.setenv(CACHE_ENV, str(tmp_path))
     first, _ = _play("synthetic:3", frames=3)
-    (FrameCache(3, SIZE).folder / "000001.rgb.npy").write_bytes(b"\x93NUMPY garbage")
+    (FrameCache(3, SIZE).folder / "000001.rgbd").write_bytes(b"truncated")
     again, lines = _play("synthetic:3", frames=3)
     assert len(lines) == 1 and "rendering 1 of 3" in lines[0]
     for a, b in zip(first, again):

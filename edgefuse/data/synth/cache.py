@@ -6,12 +6,14 @@ synthetic camera therefore plays a loop of frames rendered once - in worker proc
 open, before any frame is timed - and stored here; later runs read them back in well under
 a millisecond.
 
-Layout: `<cache root>/synthetic/seed<S>-<H>x<W>-<code digest>/<index>.{rgb,depth}.npy` and
-`<index>.json` (intrinsics and per-frame meta). The digest hashes the renderer's source
-files, so a changed renderer never serves stale frames. Files are written to a temporary
-name and renamed, so concurrent runs and interrupted renders leave only whole frames.
-Arrays are read with `allow_pickle=False`. The root is `$EDGEFUSE_CACHE_DIR`, else
-`$XDG_CACHE_HOME/edgefuse`, else `~/.cache/edgefuse`.
+Layout: `<cache root>/synthetic/seed<S>-<H>x<W>-<digest>/<index>.rgbd` (the rgb bytes, H x W
+x 3 uint8, then the depth, H x W little-endian uint16) and `<index>.json` (intrinsics and
+per-frame meta). Raw bytes, not .npy: a frame is read with one `readinto` into a writable
+buffer (an .npy header parse costs more than the read at 192x256), and a file of the wrong
+length is refused. The digest hashes the renderer's source files and this format, so a
+changed renderer never serves stale frames. Files are written to a temporary name and
+renamed, so concurrent runs and interrupted renders leave only whole frames. The root is
+`$EDGEFUSE_CACHE_DIR`, else `$XDG_CACHE_HOME/edgefuse`, else `~/.cache/edgefuse`.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 CACHE_ENV = "EDGEFUSE_CACHE_DIR"
+FORMAT = "rgbd-u8-u16le-1"   # part of the digest: a new layout never reads an old one
 # Worker processes start in ~2 s each (importing Open3D); a frame costs ~1 us per pixel on
 # one core. Below this many pixels to render (~8 s of work) one process is as fast.
 POOL_MIN_PIXELS = 8_000_000
@@ -58,7 +61,7 @@ def cache_root() -> Path:
 @functools.cache
 def renderer_digest() -> str:
     """sha256 (12 hex digits) of the renderer package's source files."""
-    h = hashlib.sha256()
+    h = hashlib.sha256(FORMAT.encode())
     for f in sorted(Path(__file__).parent.glob("*.py")):
         if f.name != "cache.py":
             h.update(f.name.encode())
@@ -92,38 +95,54 @@ class FrameCache:
         self.folder = base / "synthetic" / f"seed{self.seed}-{self.size[0]}x{self.size[1]}-{renderer_digest()}"
 
     # --- files ---
-    def _paths(self, index: int) -> tuple[Path, Path, Path]:
+    def _paths(self, index: int) -> tuple[Path, Path]:
         stem = self.folder / f"{int(index):06d}"
-        return stem.with_suffix(".rgb.npy"), stem.with_suffix(".depth.npy"), stem.with_suffix(".json")
+        return stem.with_suffix(".rgbd"), stem.with_suffix(".json")
 
     def missing(self, indices: Sequence[int]) -> list[int]:
-        """The indices with no readable cached frame."""
-        return [int(i) for i in indices if self.load(int(i)) is None]
+        """The indices with no cached frame of the right size (checked without reading it;
+        `load` still refuses a damaged one)."""
+        h, w = self.size
+        out = []
+        for i in indices:
+            data_p, meta_p = self._paths(int(i))
+            try:
+                whole = data_p.stat().st_size == h * w * 5 and meta_p.stat().st_size > 0
+            except OSError:
+                whole = False
+            if not whole:
+                out.append(int(i))
+        return out
 
     def load(self, index: int) -> CachedFrame | None:
         """The cached frame, or None when it is missing or unreadable (then render it again)."""
-        rgb_p, depth_p, meta_p = self._paths(index)
-        try:
-            rgb = np.load(rgb_p, allow_pickle=False)
-            depth = np.load(depth_p, allow_pickle=False)
-            record = json.loads(meta_p.read_text())
-        except (OSError, ValueError, EOFError):
-            return None
+        data_p, meta_p = self._paths(index)
         h, w = self.size
-        if rgb.shape != (h, w, 3) or rgb.dtype != np.uint8 or depth.shape != (h, w) or depth.dtype != np.uint16:
+        n_rgb = h * w * 3
+        buf = bytearray(n_rgb + h * w * 2)
+        try:
+            with open(data_p, "rb") as f:
+                if f.readinto(buf) != len(buf) or f.read(1):
+                    return None          # truncated or too long: not this size's frame
+            record = json.loads(meta_p.read_text())
+            intrinsics, meta = record["intrinsics"], record["meta"]
+        except (OSError, ValueError, KeyError, TypeError):
             return None
-        return CachedFrame(rgb, depth, record["intrinsics"], record["meta"])
+        rgb = np.frombuffer(buf, np.uint8, n_rgb).reshape(h, w, 3)
+        depth = np.frombuffer(buf, "<u2", h * w, offset=n_rgb).reshape(h, w).astype(np.uint16, copy=False)
+        return CachedFrame(rgb, depth, intrinsics, meta)
 
     @staticmethod
     def store(folder: Path, index: int, frame: Any) -> None:
         """Write a rendered frame (SynthFrame) atomically: temporary files, then renames."""
         folder.mkdir(parents=True, exist_ok=True)
         stem = folder / f"{int(index):06d}"
-        items = ((stem.with_suffix(".rgb.npy"), lambda f: np.save(f, frame.rgb)),
-                 (stem.with_suffix(".depth.npy"), lambda f: np.save(f, frame.depth)),
+        rgb = np.ascontiguousarray(frame.rgb, np.uint8)
+        depth = np.ascontiguousarray(frame.depth, "<u2")
+        items = ((stem.with_suffix(".rgbd"), lambda f: (f.write(rgb.tobytes()), f.write(depth.tobytes()))),
                  (stem.with_suffix(".json"), lambda f: f.write(json.dumps(
                      {"intrinsics": frame.intrinsics, "meta": frame.meta}).encode())))
-        for path, write in items:   # the .json last: has() needs all three
+        for path, write in items:   # the .json last: a frame counts once both are there
             fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.")
             try:
                 with os.fdopen(fd, "wb") as f:
