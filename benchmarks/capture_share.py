@@ -5,8 +5,8 @@ pre-rendered loop (the default) against rendering every frame on demand (loop=0)
 
 Exports the model (or takes --bundle), then runs the pipeline (capture -> stem/gate ->
 path -> post) on the synthetic camera twice per round, loop and on-demand alternately,
-with the loop's scenes already rendered into the frame cache (a first run renders them
-once; that is reported apart). Reports per-stage means, the capture's share of the frame
+with the loop's scenes already rendered into a fresh frame cache in a temporary folder
+(what a first run pays to render them is reported apart; your ~/.cache is not touched). Reports per-stage means, the capture's share of the frame
 time, and FPS. Issue 10's goal: capture <= 10% of the demo's frame time, and `run` at
 480x640 limited by inference, not rendering.
 Writes benchmarks/results/capture_share_<model>_<H>x<W>.{json,md}.
@@ -68,8 +68,10 @@ def main() -> None:
             torch.manual_seed(0)
             bundle = str(Path(tmp) / "bundle")
             export_bundle(args.model, bundle, input_size=size, force=True, verify_frames=2)
-        from edgefuse.data.synth.cache import FrameCache
+        from edgefuse.data.synth.cache import CACHE_ENV, FrameCache
         from edgefuse.export.bundle import load_bundle
+
+        os.environ[CACHE_ENV] = str(Path(tmp) / "frame-cache")
 
         hw = tuple(load_bundle(bundle).manifest.input_size)
         loop = min(args.loop, args.frames)
