@@ -7,7 +7,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from edgefuse.models.layers import SqueezeExcite
+from edgefuse.models.layers import SqueezeExcite, channel_scale
 
 
 class SEAdd(nn.Module):
@@ -32,4 +32,4 @@ class SEAdd(nn.Module):
         sigmoid, > 0; the clamp keeps an underflowed one from dividing by zero."""
         s_r = self.se_rgb.fc(rgb).clamp_min(1e-30)
         s_d = self.se_depth.fc(depth)
-        return pool(rgb + depth * (s_d / s_r)) * s_r
+        return channel_scale(pool(rgb + channel_scale(depth, s_d / s_r)), s_r)
