@@ -113,10 +113,13 @@ def build_official(root: Path, size: tuple[int, int]):
 
 
 # --- timing ---------------------------------------------------------------------------------
-def timed(fn) -> float:
-    t0 = time.perf_counter()
+CLOCKS = {"wall": time.perf_counter, "cpu": time.thread_time}
+
+
+def timed(fn, clock=time.perf_counter) -> float:
+    t0 = clock()
     fn()
-    return (time.perf_counter() - t0) * 1e3
+    return (clock() - t0) * 1e3
 
 
 def main() -> None:
@@ -126,11 +129,17 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2, help="torch and ORT intra-op threads")
     ap.add_argument("--rounds", type=int, default=5, help="timed rounds (each times every implementation and path once)")
     ap.add_argument("--warmup", type=int, default=1, help="untimed rounds first")
+    ap.add_argument("--clock", choices=sorted(CLOCKS), default="wall",
+                    help="wall: elapsed time; cpu: this thread's CPU time (needs --threads 1, where torch "
+                         "and ORT run on the calling thread): robust on a machine shared with other jobs")
     ap.add_argument("--bundle", default=None, help="an existing dynmm-r50 bundle at this size (else exported here)")
     ap.add_argument("--out", default=str(Path(__file__).parent / "results"))
     args = ap.parse_args()
     size = parse_size(args.input_size)
     h, w = size
+    if args.clock == "cpu" and args.threads != 1:
+        raise SystemExit("--clock cpu measures the calling thread: use it with --threads 1")
+    clock = CLOCKS[args.clock]
     torch.set_num_threads(args.threads)
     load_before = os.getloadavg()
 
@@ -187,7 +196,7 @@ def main() -> None:
             for r in range(args.warmup + args.rounds):
                 for k in paths:
                     for name, fn in impls.items():
-                        ms = timed(lambda: fn(k))
+                        ms = timed(lambda: fn(k), clock)
                         if r >= args.warmup:
                             samples[name][k].append(ms)
                 print(f"round {r + 1}/{args.warmup + args.rounds} (load {os.getloadavg()[0]:.1f})",
@@ -207,11 +216,12 @@ def main() -> None:
                   "eager_over_official": med["edgefuse_eager"][full] / med["official"][full],
                   "edgefuse_torch_labels_full_ms": med["edgefuse_torch_labels"][full]}
     out = {"command": machine_info()["command"], "machine": machine_info(), "threads": args.threads,
+           "clock": args.clock,
            "input_size": [h, w], "rounds": args.rounds, "warmup": args.warmup,
            "load_before": load_before, "load_after": os.getloadavg(),
            "official_args": OFFICIAL_ARGS, "rows": rows, "equal_work": equal_work,
            "samples_ms": {n: {str(k): v for k, v in per.items()} for n, per in samples.items()}}
-    name = f"vs_official_{h}x{w}"
+    name = f"vs_official_{h}x{w}" + ("_cpu" if args.clock == "cpu" else "")
     write_result(args.out, name, out, markdown(out))
 
 
@@ -219,7 +229,8 @@ def markdown(out: dict) -> str:
     m = out["machine"]
     lines = [f"# edgefuse vs the official DynMM code, {out['input_size'][0]}x{out['input_size'][1]}", "",
              f"`{out['command']}` - {m['date']}, {m.get('cpu_model', m['processor'])}, {m['cpu_count']} cores, "
-             f"torch {m.get('torch')}, {out['threads']} threads, {out['rounds']} alternating rounds (medians); "
+             f"torch {m.get('torch')}, {out['threads']} threads, {out['clock']} time, {out['rounds']} alternating "
+             f"rounds (medians); "
              f"load average {out['load_before'][0]:.1f} before, {out['load_after'][0]:.1f} after.", "",
              "| path | official GMAC | official ms | edgefuse GMAC | edgefuse eager ms | + labels (torch backend) ms "
              "| edgefuse ORT ms | official / eager | official / ORT |",
