@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import datetime as _dt
+import json
 import os
 import platform
 import sys
+from pathlib import Path
 
 
 def machine_info() -> dict:
@@ -35,3 +37,12 @@ def machine_info() -> dict:
     except ImportError:
         pass
     return info
+
+
+def write_result(out_dir: str | Path, name: str, data: dict, markdown: str) -> None:
+    """benchmarks/results/<name>.json and .md, and the Markdown on stdout."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{name}.json").write_text(json.dumps(data, indent=2) + "\n")
+    (out / f"{name}.md").write_text(markdown)
+    print(markdown)

@@ -10,20 +10,27 @@ of issue 5:
   1. stem/gate overhead < 5% of the full path (p50);
   2. each path's frame p50 (stem/gate + path) within 15% of what its MAdds share predicts
      (full frame p50 x MAdds_k / MAdds_full);
-  3. mean dynamic latency >= 25% under the static full path.
+  3. mean dynamic latency >= 25% under the static full path;
+and of issue 10:
+  4. the stem/gate's share of a full-path frame's time within 15% of its share of the
+     frame's MAdds (time share / MAdds share <= 1.15);
+  5. the measured dynamic speed-up realises >= 90% of what the path mix predicts from MAdds;
+  6. a budget no path can meet (--infeasible-fraction of the stem/gate's p50 alone, so it
+     stays infeasible if the machine's load changes between the runs) is reported as
+     infeasible by the run, with the cheapest path's measured latency.
 Writes benchmarks/results/dynamic_vs_static_<model>_<backend>[_<tag>].{json,md}.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import os
 import sys
 import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _machine import machine_info  # noqa: E402
+from _machine import machine_info, write_result  # noqa: E402
 
 from edgefuse.checkpoint import load_model, shipped_weights  # noqa: E402
 from edgefuse.cli.common import parse_size  # noqa: E402
@@ -32,6 +39,7 @@ from edgefuse.models.costs import measure_costs  # noqa: E402
 from edgefuse.runtime.bench import BenchConfig, run_bench  # noqa: E402
 
 GOAL_OVERHEAD, GOAL_MADDS_FIT, GOAL_SAVING = 0.05, 0.15, 0.25
+GOAL_STEM_SHARE, GOAL_REALISED = 1.15, 0.90
 
 
 def budget_run(bundle: str, camera: str, frames: int, budget_ms: float, threads: int) -> dict:
@@ -42,7 +50,8 @@ def budget_run(bundle: str, camera: str, frames: int, budget_ms: float, threads:
     inference = [g + p for g, p in zip(s.stages["gate"], s.stages["path"])]
     return {"budget_ms": budget_ms, "frames": s.frames,
             "mean_inference_ms": sum(inference) / len(inference),
-            "path_distribution": {str(r["path"]): r["share"] for r in s.path_rows()}}
+            "path_distribution": {str(r["path"]): r["share"] for r in s.path_rows()},
+            "budget": s.budget}
 
 
 def gate_overhead(bundle: str, model, threads: int, iterations: int, warmup: int) -> dict:
@@ -100,6 +109,8 @@ def main() -> None:
     ap.add_argument("--budget-ms", type=float, default=None, help="also run the frames under this budget")
     ap.add_argument("--budget-fraction", type=float, default=0.8,
                     help="without --budget-ms: budget = this fraction of the measured static latency (0: no budget run)")
+    ap.add_argument("--infeasible-fraction", type=float, default=0.5,
+                    help="also run under a budget of this fraction of the stem/gate's p50 (0: skip)")
     ap.add_argument("--bundle", default=None, help="use this bundle instead of exporting")
     ap.add_argument("--out", default=str(Path(__file__).parent / "results"))
     ap.add_argument("--tag", default="", help="suffix of the result file names (e.g. the machine)")
@@ -121,6 +132,10 @@ def main() -> None:
         budget = budget_run(bundle, args.camera, args.frames, budget_ms, args.threads) if budget_ms else None
         if budget is not None:
             budget["static_latency_ms"] = result.data["dynamic"]["static_latency_ms"]
+        infeasible = None
+        if args.infeasible_fraction:
+            infeasible = budget_run(bundle, args.camera, args.frames, args.infeasible_fraction
+                                    * result.data["stem_gate"]["latency_ms"]["p50"], args.threads)
         model = load_model(args.model, input_size=size).model
         gate = gate_overhead(bundle, model, args.threads, args.iterations, args.warmup)
     data = result.data
@@ -149,21 +164,34 @@ def main() -> None:
                                "goal": f"within {GOAL_MADDS_FIT:.0%}",
                                "met": all(abs(f["rel_error"]) <= GOAL_MADDS_FIT for f in fit)},
         "dynamic_saving": {"value": saving, "goal": f">= {GOAL_SAVING:.0%}", "met": saving >= GOAL_SAVING},
+        "stem_share_vs_madds": {"value": data["stem_gate"]["share_ratio"],
+                                "time_share": data["stem_gate"]["time_share"],
+                                "madds_share": data["stem_gate"]["madds_share"],
+                                "goal": f"<= {GOAL_STEM_SHARE:.2f}",
+                                "met": data["stem_gate"]["share_ratio"] <= GOAL_STEM_SHARE},
+        "speedup_realised": {"value": data["dynamic"]["speedup_realised"],
+                             "predicted": data["dynamic"]["predicted_speedup_madds"],
+                             "measured": data["dynamic"]["speedup"], "goal": f">= {GOAL_REALISED:.0%}",
+                             "met": data["dynamic"]["speedup_realised"] >= GOAL_REALISED},
     }
+    if infeasible is not None:
+        b = infeasible["budget"] or {}
+        goals["infeasible_budget_said"] = {"value": b.get("feasible") is False, "goal": "reported",
+                                           "met": b.get("feasible") is False}
     if max(data["dynamic"]["path_distribution"].values()) >= 0.99:
         # One path on every frame (an untrained gate): the "saving" is that path's cost, not a
         # dynamic network's, so the goal is not measured.
         goals["dynamic_saving"]["met"] = None
+        goals["speedup_realised"]["met"] = None
     gate["gate_vs_full_path"] = gate["gate_p50_ms"] / paths[full]["latency_ms"]["p50"]
     out = {"command": machine_info()["command"], "machine": {**machine_info(), **data["machine"]},
            "model": args.model, "gate_madds": costs.gate_madds, "stem_madds": costs.stem_madds,
            "gate_overhead": gate,
-           "bench": data, "madds_fit": fit, "budget_run": budget, "goals": goals}
+           "load_average": os.getloadavg(),
+           "bench": data, "madds_fit": fit, "budget_run": budget, "infeasible_budget_run": infeasible,
+           "goals": goals}
     name = f"dynamic_vs_static_{Path(args.model).stem}_{data['backend']}" + (f"_{args.tag}" if args.tag else "")
-    Path(args.out).mkdir(parents=True, exist_ok=True)
-    (Path(args.out) / f"{name}.json").write_text(json.dumps(out, indent=2) + "\n")
-    (Path(args.out) / f"{name}.md").write_text(markdown(out))
-    print(markdown(out))
+    write_result(args.out, name, out, markdown(out))
 
 
 def _met(met: bool | None) -> str:
@@ -185,7 +213,18 @@ def markdown(out: dict) -> str:
         f"| worst path p50 vs MAdds-share prediction | {g['p50_vs_madds_share']['worst_rel_error']:.1%} | "
         f"{g['p50_vs_madds_share']['goal']} | {'yes' if g['p50_vs_madds_share']['met'] else 'no'} |",
         f"| mean dynamic latency under static | {g['dynamic_saving']['value']:.1%} | "
-        f"{g['dynamic_saving']['goal']} | {_met(g['dynamic_saving']['met'])} |", "",
+        f"{g['dynamic_saving']['goal']} | {_met(g['dynamic_saving']['met'])} |",
+        f"| stem/gate share of a full-path frame: time / MAdds | {g['stem_share_vs_madds']['time_share']:.1%} / "
+        f"{g['stem_share_vs_madds']['madds_share']:.1%} = {g['stem_share_vs_madds']['value']:.2f} | "
+        f"{g['stem_share_vs_madds']['goal']} | {_met(g['stem_share_vs_madds']['met'])} |",
+        f"| speed-up realised vs MAdds prediction | x{g['speedup_realised']['measured']:.3f} of "
+        f"x{g['speedup_realised']['predicted']:.3f} = {g['speedup_realised']['value']:.1%} | "
+        f"{g['speedup_realised']['goal']} | {_met(g['speedup_realised']['met'])} |"]
+    if "infeasible_budget_said" in g:
+        lines.append(f"| infeasible budget reported | {'yes' if g['infeasible_budget_said']['value'] else 'no'} | "
+                     f"reported | {_met(g['infeasible_budget_said']['met'])} |")
+    lines += [
+        "", f"Load average at the end: {', '.join(f'{x:.1f}' for x in out['load_average'])}.", "",
         f"The stem (both encoders' first stage) is work the static model does too; the gate alone, "
         f"timed as stem_gate.onnx minus the same stem exported without it, costs "
         f"{out['gate_overhead']['gate_p50_ms']:.3f} ms = {out['gate_overhead']['gate_vs_full_path']:.1%} "
@@ -213,6 +252,14 @@ def markdown(out: dict) -> str:
                       f"({r['budget_ms'] / r['static_latency_ms']:.0%} of static): mean stem/gate + path "
                       f"{r['mean_inference_ms']:.2f} ms over {r['frames']} frames "
                       f"({1 - r['mean_inference_ms'] / r['static_latency_ms']:.1%} under static); mix {mix}."]
+    if out.get("infeasible_budget_run"):
+        r = out["infeasible_budget_run"]
+        b = r["budget"] or {}
+        said = (f"the run reports it infeasible: the cheapest path (path {b['cheapest_path']}) takes "
+                f"{b['cheapest_ms']:.2f} ms (median of {b['cheapest_frames']} frames)"
+                if b.get("feasible") is False else "the run did NOT report it infeasible")
+        lines += ["", f"Under an infeasible `--budget-ms {r['budget_ms']:.2f}`: mean stem/gate + path "
+                      f"{r['mean_inference_ms']:.2f} ms; {said}."]
     return "\n".join(lines) + "\n"
 
 

@@ -187,6 +187,8 @@ class NodeCore:
             self.diagnostics.count("skipped")
             self._warn("skipped", f"{self.config.rgb_topic}: frame skipped ({result.health.describe()})")
             return result
+        if result.note:   # an infeasible ~budget_ms, said once (policy.BudgetCheck)
+            self.transport.log("warn", result.note.replace("--budget-ms", "~budget_ms"))
         record = result.record
         fallback = record["reason"] == "depth_fallback" and pair.state is not DepthState.DISABLED
         self.diagnostics.frame(record["path"], result.latency_ms["total"], record.get("publish_delay_ms"), fallback)

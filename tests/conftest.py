@@ -50,6 +50,15 @@ def bundle_dir(runtime_checkpoint, tmp_path_factory):
     return out
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _frame_cache(tmp_path_factory):
+    """Rendered synthetic frames go to a folder of this session, never to ~/.cache."""
+    from edgefuse.data.synth.cache import CACHE_ENV
+
+    os.environ[CACHE_ENV] = str(tmp_path_factory.mktemp("frame-cache"))
+    yield
+
+
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import queue
 import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
@@ -49,13 +48,14 @@ class BagOptions(SourceOptions):
 
 class BagSource(FrameSource):
     Options = BagOptions
+    read_ahead = 4   # alignment and conversion off the inference loop (base.FrameSource)
 
     def __init__(self, path: str | Path, options: BagOptions | None = None) -> None:
         opts = options or BagOptions()
         if opts.depth_scale is not None and opts.depth_scale <= 0:
             raise ConfigError(f"bag camera: depth_scale must be > 0 (metres per unit), got {opts.depth_scale}")
         path = Path(path).expanduser()
-        super().__init__(f"bag:{path}", frames=opts.frames)
+        super().__init__(f"bag:{path}", frames=opts.frames, realtime=opts.realtime)
         self.path = path
         self.options = opts
         self._sensors: list[Any] = []
@@ -161,6 +161,11 @@ class BagSource(FrameSource):
     def _compose(self, frame: Any, source: Any) -> None:
         source.frame_ready(source.allocate_composite_frame([self._pair["depth"], frame]))
 
+    def _wake_reader(self) -> None:
+        # A read-ahead thread told to stop may be waiting on the SDK queue (up to the stall
+        # timeout): end its playback now.
+        self._queue.put(_END)
+
     # --- reading ---
     def __len__(self) -> int:
         raise TypeError("a recording's frame count is known only after playing it")
@@ -202,7 +207,6 @@ class BagSource(FrameSource):
     def _frames(self) -> Iterator[Frame]:
         color_uid = self.color_profile.unique_id()
         index = 0
-        clock: tuple[float, float] | None = None  # (first frame time, wall time) for realtime
         while True:
             f = self._next_raw()
             if f is _END:
@@ -218,12 +222,7 @@ class BagSource(FrameSource):
                     frame = Frame(rgb=_empty_rgb(), depth=None, timestamp=t, intrinsics=self.intrinsics,
                                   index=index, meta={"source": self.name}, error=str(exc))
                 index += 1
-                if self.options.realtime:
-                    clock = clock or (t, time.monotonic())
-                    delay = clock[1] + (t - clock[0]) - time.monotonic()
-                    if delay > 0:
-                        time.sleep(delay)
-                yield frame
+                yield frame   # `realtime` pacing by the frame timestamps is FrameSource's
             if f is _END:
                 return
 

@@ -137,13 +137,20 @@ class FrameSource:
     `LiveCapture` thread drops the oldest when inference falls behind; `dropped` counts
     them). Playback sources (recordings, folders) are not live: they wait for the reader,
     drop nothing, and pace themselves like the camera only with `realtime=True`.
+
+    Playback sources set `read_ahead` > 0: their frames are then decoded that many ahead in
+    a thread (`readahead.ReadAhead`, a bounded queue: nothing dropped, order and errors as
+    without it), and `realtime` pacing (`paced`) is applied here, on the consumer's side,
+    from the frame timestamps.
     """
 
     #: The options dataclass of this source (unknown keys are rejected by `open_source`).
     Options: ClassVar[type] = SourceOptions
     is_live: bool = False
+    #: Frames decoded ahead in a thread (0: decoded in the caller's thread, on demand).
+    read_ahead: int = 0
 
-    def __init__(self, name: str, frames: int | None = None) -> None:
+    def __init__(self, name: str, frames: int | None = None, realtime: bool = False) -> None:
         if frames is not None and frames < 0:
             raise ConfigError(f"frames must be >= 0 (or None for all), got {frames}")
         self.name = name
@@ -151,8 +158,11 @@ class FrameSource:
         #: Called with a human-readable line on disconnect / retry / recovery (live sources);
         #: set it before `open()`, e.g. `src.on_status = console.print`. Also logged.
         self.on_status: Callable[[str], None] | None = None
+        #: Release frames at the spacing of their timestamps (playback with `realtime=True`).
+        self.paced = bool(realtime)
         self._opened = False
         self._delivered = 0
+        self._readers: list[Any] = []   # running ReadAhead threads (one per live iteration)
 
     # --- to implement ---
     def _open(self) -> None:
@@ -163,6 +173,10 @@ class FrameSource:
 
     def _frames(self) -> Iterator[Frame]:
         raise NotImplementedError
+
+    def _wake_reader(self) -> None:
+        """Called when a read-ahead thread is told to stop: unblock it if `_frames` can wait
+        on something other than its own work (a device queue). Default: nothing to do."""
 
     # --- public ---
     @property
@@ -188,7 +202,13 @@ class FrameSource:
     def close(self) -> None:
         if self._opened:
             self._opened = False
+            self._stop_readers()   # before _close: the reader thread may be using the device
             self._close()
+
+    def _stop_readers(self) -> None:
+        readers, self._readers = self._readers, []
+        for reader in readers:
+            reader.close()
 
     def __enter__(self) -> "FrameSource":
         return self.open()
@@ -200,14 +220,51 @@ class FrameSource:
         self.open()
         if self.max_frames is not None and self._delivered >= self.max_frames:
             return
-        for frame in self._frames():
-            yield frame
-            self._delivered += 1
-            if self.max_frames is not None and self._delivered >= self.max_frames:
-                return
+        frames: Iterator[Frame] = self._frames()
+        if self.max_frames is not None:   # the reader never reads past the limit
+            frames = _first(frames, self.max_frames - self._delivered)
+        reader = None
+        if self.read_ahead > 0:
+            from edgefuse.cameras.readahead import ReadAhead
+
+            reader = ReadAhead(frames, self.read_ahead, self.name, self._wake_reader)
+            self._readers.append(reader)
+            frames = reader
+        pacer = None
+        if self.paced:
+            from edgefuse.cameras.readahead import Pacer
+
+            pacer = Pacer()
+        try:
+            for frame in frames:
+                if pacer is not None:
+                    pacer.wait(frame.timestamp)
+                yield frame
+                self._delivered += 1
+                if self.max_frames is not None and self._delivered >= self.max_frames:
+                    return
+        finally:
+            if reader is not None:
+                reader.close()
+                if reader in self._readers:
+                    self._readers.remove(reader)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r}>"
+
+
+def _first(frames: Iterator[Frame], n: int) -> Iterator[Frame]:
+    """The first `n` frames, never asking for the next one; closes `frames` when done (in
+    the thread that iterates, which for a read-ahead is its reader thread)."""
+    try:
+        for count, frame in enumerate(frames, 1):
+            yield frame
+            if count >= n:
+                return
+    finally:
+        close = getattr(frames, "close", None)
+        if close is not None:
+            close()
 
 
 # --- specs ------------------------------------------------------------------------------------

@@ -9,7 +9,6 @@ with `Frame.error` set, so the runtime logs and skips it instead of stopping the
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
@@ -54,13 +53,14 @@ def _plain_stems(folder: Path) -> list[str]:
 
 class FolderSource(FrameSource):
     Options = FolderOptions
+    read_ahead = 4   # PNG decoding off the inference loop (base.FrameSource)
 
     def __init__(self, root: str | Path, options: FolderOptions | None = None) -> None:
         opts = options or FolderOptions()
         if opts.fps <= 0:
             raise ConfigError(f"folder camera: fps must be > 0, got {opts.fps}")
         root = Path(root).expanduser()
-        super().__init__(f"folder:{root}", frames=opts.frames)
+        super().__init__(f"folder:{root}", frames=opts.frames, realtime=opts.realtime)
         self.root = root
         self.options = opts
         self.split_dir, self.stems, self.split = self._resolve(root, opts.split)
@@ -140,13 +140,7 @@ class FolderSource(FrameSource):
         return Frame(rgb=rgb, depth=depth, **common)
 
     def _frames(self) -> Iterator[Frame]:
-        clock: tuple[float, float] | None = None  # (first frame time, wall time) for realtime
+        # `realtime` pacing (by the timestamps: meta.jsonl's where recorded, else index / fps)
+        # is applied by FrameSource on the consumer's side of the read-ahead queue.
         for i in range(len(self.stems)):
-            frame = self.read(i)
-            if self.options.realtime:
-                # Paced by the frame timestamps: meta.jsonl's where recorded, else index / fps.
-                clock = clock or (frame.timestamp, time.monotonic())
-                delay = clock[1] + (frame.timestamp - clock[0]) - time.monotonic()
-                if delay > 0:
-                    time.sleep(delay)
-            yield frame
+            yield self.read(i)

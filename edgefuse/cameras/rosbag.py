@@ -9,7 +9,6 @@ nearest header stamp (`pairing.py`); every colour image gives one frame, nothing
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
@@ -50,13 +49,14 @@ def _stamp_ns(msg: Any, log_time_ns: int) -> int:
 
 class RosbagSource(FrameSource):
     Options = RosbagOptions
+    read_ahead = 4   # message decoding off the inference loop (base.FrameSource)
 
     def __init__(self, path: str | Path, options: RosbagOptions | None = None) -> None:
         opts = options or RosbagOptions()
         if opts.max_gap <= 0:
             raise ConfigError(f"rosbag camera: max_gap must be > 0 seconds, got {opts.max_gap}")
         path = Path(path).expanduser()
-        super().__init__(f"rosbag:{path}", frames=opts.frames)
+        super().__init__(f"rosbag:{path}", frames=opts.frames, realtime=opts.realtime)
         self.path = path
         self.options = opts
         self._reader: Any = None
@@ -140,16 +140,11 @@ class RosbagSource(FrameSource):
             info = info_fields(reader.deserialize(raw, conn.msgtype))
             break
         index = 0
-        clock: tuple[float, float] | None = None  # (bag t0, wall t0) for realtime pacing
 
         def emit(pairs) -> Iterator[Frame]:
-            nonlocal index, clock
+            # `realtime` pacing by the frame timestamps is FrameSource's (consumer side).
+            nonlocal index
             for t, (ns, color), depth in pairs:
-                if self.options.realtime:
-                    clock = clock or (t, time.monotonic())
-                    delay = clock[1] + (t - clock[0]) - time.monotonic()
-                    if delay > 0:
-                        time.sleep(delay)
                 yield self._to_frame(ns, color, depth, info, index)
                 index += 1
 

@@ -48,13 +48,14 @@ class FusionSegNet(SegModel):
     def stem(self, rgb: torch.Tensor, depth: torch.Tensor) -> Features:
         r = self.encoder_rgb.stem(self.norm.rgb(rgb))
         d = self.encoder_depth.stem(self.norm.depth(depth))
-        r = self.fuse0(r, d)  # the stem fusion always runs (ESANet, DynMM)
-        return {"rgb_feat": ResNetEncoder.pool(r), "depth_feat": ResNetEncoder.pool(d)}
+        # The stem fusion always runs (ESANet, DynMM), before max-pooling.
+        return {"rgb_feat": self.fuse0.pooled(r, d, ResNetEncoder.pool), "depth_feat": ResNetEncoder.pool(d)}
 
     def gate(self, feats: Features) -> torch.Tensor | None:
         if self.gate_net is None:
             return None
-        return self.gate_net(torch.cat([feats["rgb_feat"], feats["depth_feat"]], dim=1))
+        # = gate_net(cat([rgb_feat, depth_feat], dim=1)), without the concatenation
+        return self.gate_net.forward_parts(feats["rgb_feat"], feats["depth_feat"])
 
     def depth_stem(self, rgb: torch.Tensor, depth: torch.Tensor) -> torch.Tensor | None:
         """The depth encoder's share of the stem (for the depth-encoder cost column)."""

@@ -26,6 +26,22 @@ class ConvGate(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x)).flatten(1)
 
+    def forward_parts(self, *parts: torch.Tensor) -> torch.Tensor:
+        """forward(cat(parts, dim=1)) without building the concatenation: the first conv is
+        linear in its input channels, so it is a sum of one conv per part. Exported, each
+        part's conv reads the features where they are (no concat copy, no layout change)."""
+        conv = self.features[0]
+        y, start = None, 0
+        for part in parts:
+            c = part.shape[1]
+            term = nn.functional.conv2d(part, conv.weight[:, start:start + c], None,
+                                        conv.stride, conv.padding)
+            y = term if y is None else y + term
+            start += c
+        if start != conv.in_channels:
+            raise ValueError(f"gate parts have {start} channels, the gate takes {conv.in_channels}")
+        return self.head(self.features[1:](y)).flatten(1)
+
 
 def pool_to(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """Average-pool x to exactly `size` with a fixed kernel (the caller checks that size

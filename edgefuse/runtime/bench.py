@@ -231,6 +231,15 @@ def run_bench(config: BenchConfig, log: Callable[[str], None] = lambda s: None) 
         mem["session_rss_delta_bytes"] = rss1 - rss0
     mem.update({f"backend_{k}": v for k, v in memory.items()})
     mean_dyn, mean_stat = float(np.mean(dyn_inf)), float(np.mean(stat_inf))
+    # What the path mix promises on paper: frame MAdds (stem + gate + path) of the full path
+    # over their mean under the mix; the measured speed-up should realise it (issue 10).
+    madds_of = {p.index: float(p.madds) for p in m.paths}
+    mix_madds = sum(distribution[str(k)] * madds_of[k] for k in counts)
+    predicted = madds_of[full] / mix_madds if mix_madds > 0 else None
+    speedup = mean_stat / mean_dyn if mean_dyn > 0 else None
+    full_frame_ms = stem_stats.p50 + full_stats["p50"]
+    stem_time_share = stem_stats.p50 / full_frame_ms if full_frame_ms > 0 else None
+    stem_madds_share = float(m.stem_gate.madds) / madds_of[full] if madds_of[full] > 0 else None
     result.data = {
         "bundle": str(bundle.root), "model": m.model.get("name", ""), "input_size": list(size),
         "backend": config.backend,
@@ -238,7 +247,11 @@ def run_bench(config: BenchConfig, log: Callable[[str], None] = lambda s: None) 
                      "duration_s": config.duration, "frames": config.frames, "camera": config.camera},
         "paths": paths_out,
         "stem_gate": {"latency_ms": stem_stats.to_dict(), "madds": float(m.stem_gate.madds),
-                      "overhead_vs_full_path": stem_stats.p50 / full_stats["p50"] if full_stats["p50"] else None},
+                      "overhead_vs_full_path": stem_stats.p50 / full_stats["p50"] if full_stats["p50"] else None,
+                      # its share of a full-path frame, in time (p50s) and in MAdds
+                      "time_share": stem_time_share, "madds_share": stem_madds_share,
+                      "share_ratio": (stem_time_share / stem_madds_share
+                                      if stem_time_share is not None and stem_madds_share else None)},
         "dynamic": {
             "frames": n, "full_path": full,
             "path_counts": {str(k): c for k, c in counts.items()},
@@ -247,7 +260,9 @@ def run_bench(config: BenchConfig, log: Callable[[str], None] = lambda s: None) 
             "expected_latency_ms": expected,
             "mean_latency_ms": mean_dyn,
             "static_latency_ms": mean_stat,
-            "speedup": mean_stat / mean_dyn if mean_dyn > 0 else None,
+            "speedup": speedup,
+            "predicted_speedup_madds": predicted,
+            "speedup_realised": speedup / predicted if speedup and predicted else None,
             "latency_ms": _stats(dyn_inf),
             "static_ms": _stats(stat_inf),
         },

@@ -39,20 +39,35 @@ def _resize(img: np.ndarray, size: tuple[int, int], nearest: bool) -> np.ndarray
 
 
 def prepare(frame: Frame, health: FrameHealth, input_size: tuple[int, int]) -> Prepared | None:
-    """Input tensors for `frame`, or None when the frame must be skipped (rgb unusable)."""
+    """Input tensors for `frame`, or None when the frame must be skipped (rgb unusable).
+
+    Runs on every frame before inference, so it writes each output once, straight into its
+    final array: fresh temporaries cost more in page faults than the arithmetic does
+    (1.7 -> 0.3 ms at 192x256, issue 10)."""
     if not health.usable:
         return None
     events = [i.value for i in health.issues]
     rgb = frame.rgb
     size = tuple(int(s) for s in input_size)
     depth_ok_shape = (frame.depth is not None and FrameIssue.DEPTH_BAD_SHAPE not in health.issues)
-    depth = (np.asarray(frame.depth, dtype=np.float32) if depth_ok_shape
-             else np.zeros(rgb.shape[:2], np.float32))
-    if tuple(rgb.shape[:2]) != size:
+    raw = np.asarray(frame.depth) if depth_ok_shape else None
+    resized = tuple(rgb.shape[:2]) != size
+    if resized:
         rgb = _resize(rgb, size, nearest=False)
-        depth = _resize(depth, size, nearest=True)
+        if raw is not None:
+            raw = _resize(raw, size, nearest=True)
         events.append("resized")
-    depth = np.where(np.isfinite(depth) & (depth > 0), depth, 0.0).astype(np.float32)
-    fraction = float(np.count_nonzero(depth)) / float(depth.size)
-    rgb_t = np.ascontiguousarray(rgb.transpose(2, 0, 1)[None], dtype=np.float32)
-    return Prepared(rgb_t, depth[None, None], np.ascontiguousarray(rgb), fraction, events)
+    h, w = size
+    depth = np.zeros((1, 1, h, w), np.float32)
+    fraction = 0.0
+    if raw is not None:
+        if raw.dtype.kind == "u":
+            depth[0, 0] = raw      # unsigned millimetres: every value is a measurement or 0
+        else:                      # NaN / negative: no measurement (0)
+            np.copyto(depth[0, 0], raw, where=np.isfinite(raw) & (raw > 0), casting="unsafe")
+        # health counted the same pixels unless resizing changed them
+        fraction = (float(np.count_nonzero(depth)) / float(depth.size) if resized
+                    else health.depth_valid_fraction)
+    rgb_t = np.empty((1, 3, h, w), np.float32)
+    rgb_t[0] = rgb.transpose(2, 0, 1)
+    return Prepared(rgb_t, depth, np.ascontiguousarray(rgb), fraction, events)

@@ -261,10 +261,13 @@ class Pipeline:
                                     f" ({frame.error})" if frame.error else "")
                         continue
                     s.add(result.output.path, result.latency_ms, result.output.record["reason"])
+                    if result.note:   # an infeasible budget, said once
+                        log.warning("%s", result.note)
         except (KeyboardInterrupt, StopRequested):
             s.interrupted = True
         finally:
             s.wall_s = time.perf_counter() - start
+            s.budget = self.policy.budget_report()
             processor.close_sinks(lambda sink, exc: log.warning("closing %s failed: %s", type(sink).__name__, exc))
         return s
 

@@ -11,10 +11,16 @@ Three rules, applied in this order:
 The gate's choice is then mapped through the manifest's `gate_to_path` to the exported
 path that serves it. Nothing here touches a clock or an engine: the pipeline feeds the
 measured latency back with `observe()`, the tests feed a simulated one.
+
+A budget below what the cheapest path delivers cannot be held: the controller saturates
+and nearly every frame takes the cheapest path, still over budget. `BudgetCheck` tells
+that apart from a budget being held, from the cheapest path's measured latency, and says
+so once (issue 10).
 """
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import Enum
@@ -156,6 +162,56 @@ class BudgetController:
 
 
 @dataclass
+class BudgetCheck:
+    """Whether a latency budget can be met at all: the median latency of the cheapest path
+    over its last `window` frames, once it has run `min_frames` times, against the budget.
+    `observe` returns a message the first time the budget is found infeasible."""
+
+    budget_ms: float
+    cheapest_path: int
+    min_frames: int = 20
+    window: int = 50
+    frames: int = 0                       # frames observed, all paths
+    cheapest_frames: int = 0
+    warned: bool = False
+    _recent: deque = field(default_factory=deque, repr=False)
+    _all: list = field(default_factory=list, repr=False)
+
+    def observe(self, latency_ms: float, path: int) -> str | None:
+        self.frames += 1
+        if path != self.cheapest_path:
+            return None
+        self.cheapest_frames += 1
+        self._all.append(float(latency_ms))
+        self._recent.append(float(latency_ms))
+        if len(self._recent) > self.window:
+            self._recent.popleft()
+        if self.warned or self.cheapest_frames < self.min_frames:
+            return None
+        recent = float(np.median(self._recent))
+        if recent <= self.budget_ms:
+            return None
+        self.warned = True
+        return (f"--budget-ms {self.budget_ms:g} cannot be met: the cheapest path (path {self.cheapest_path}) "
+                f"alone takes {recent:.2f} ms for stem/gate + path (median of its last {len(self._recent)} "
+                f"frames), {recent - self.budget_ms:.2f} ms over; frames take it whenever the budget pushes. "
+                f"Raise --budget-ms to at least {recent:.2f}, or use a faster backend or a smaller input size")
+
+    @property
+    def cheapest_ms(self) -> float | None:
+        """Median latency of the cheapest path over the run (None before it ran)."""
+        return float(np.median(self._all)) if self._all else None
+
+    @property
+    def feasible(self) -> bool | None:
+        """False: the cheapest path alone is over budget; True: it is within; None: it has
+        not run `min_frames` times yet (nothing measured to judge by)."""
+        if self.cheapest_frames < self.min_frames:
+            return None
+        return bool(self.cheapest_ms <= self.budget_ms)
+
+
+@dataclass
 class PathPolicy:
     """The per-frame decision, stateful only through the budget controller."""
 
@@ -163,6 +219,7 @@ class PathPolicy:
     gate_to_path: tuple[int, ...]
     config: PolicyConfig = field(default_factory=PolicyConfig)
     controller: BudgetController | None = None
+    budget_check: BudgetCheck | None = None
 
     def __post_init__(self) -> None:
         known = {p.index for p in self.paths}
@@ -175,6 +232,10 @@ class PathPolicy:
         by_index = {p.index: p for p in self.paths}
         self._choice_costs = np.array([by_index[k].madds for k in self.gate_to_path], dtype=np.float64)
         self._depth_free = least_depth_path(self.paths)
+        if self.controller is not None and self.budget_check is None:
+            # The path the budget's bias pushes toward: the cheapest gate choice's.
+            cheapest = self.gate_to_path[int(np.argmin(self._choice_costs))]
+            self.budget_check = BudgetCheck(self.controller.budget_ms, cheapest)
         self._spread: float | None = None   # running spread of the gate logits (see choose)
 
     @property
@@ -204,7 +265,21 @@ class PathPolicy:
         return Choice(map_choice(choice, self.gate_to_path), choice,
                       Reason.BUDGET if choice != plain else Reason.ARGMAX)
 
-    def observe(self, latency_ms: float) -> None:
-        """Feed back a frame's measured latency (drives the budget controller)."""
-        if self.controller is not None:
-            self.controller.observe(latency_ms)
+    def observe(self, latency_ms: float, path: int | None = None) -> str | None:
+        """Feed back a frame's measured latency and the path it ran (drives the budget
+        controller). Returns a message, once, when the budget turns out infeasible."""
+        if self.controller is None:
+            return None
+        self.controller.observe(latency_ms)
+        if path is None or self.budget_check is None:
+            return None
+        return self.budget_check.observe(latency_ms, path)
+
+    def budget_report(self) -> dict | None:
+        """The budget's outcome for the run summary (None without a budget)."""
+        if self.controller is None or self.budget_check is None:
+            return None
+        c, b = self.controller, self.budget_check
+        return {"budget_ms": c.budget_ms, "mean_ms": c.mean_ms if c.frames else None, "frames": c.frames,
+                "feasible": b.feasible, "cheapest_path": b.cheapest_path, "cheapest_ms": b.cheapest_ms,
+                "cheapest_frames": b.cheapest_frames}

@@ -32,6 +32,7 @@ class FrameResult:
     health: FrameHealth
     output: FrameOutput | None
     latency_ms: dict[str, float] = field(default_factory=dict)
+    note: str | None = None   # said once per run: an infeasible --budget-ms (policy.BudgetCheck)
 
     @property
     def skipped(self) -> bool:
@@ -103,11 +104,11 @@ class FrameProcessor:
                "post": (t4 - t3) * 1e3, "total": (t4 - t0) * 1e3}
         record["latency_ms"] = {k: round(v, 4) for k, v in lat.items()}
         # The budget holds what the path choice controls: stem/gate + path.
-        self.policy.observe(lat["gate"] + lat["path"])
+        note = self.policy.observe(lat["gate"] + lat["path"], choice.path)
         for sink in self.sinks:
             if getattr(sink, "final_record", False):   # last, so the record has the post time
                 sink.write(out)
-        return FrameResult(frame, health, out, lat)
+        return FrameResult(frame, health, out, lat, note)
 
     def close_sinks(self, on_error: Any = None) -> None:
         """Close every sink (files flushed) even when one fails; `on_error(sink, exc)`."""

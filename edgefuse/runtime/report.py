@@ -65,9 +65,14 @@ def detail_lines(data: dict[str, Any]) -> list[str]:
     mem = data["memory"]
     return [
         f"path mix on {d['frames']} frames: {dist} (depth fallbacks {d['depth_fallbacks']}); "
-        f"expected latency under this mix {d['expected_latency_ms']:.3f} ms",
+        f"expected latency under this mix {d['expected_latency_ms']:.3f} ms"
+        + (f"; MAdds predict a speed-up of x{d['predicted_speedup_madds']:.3f} "
+           f"({d['speedup_realised']:.0%} of it realised)"
+           if d.get("predicted_speedup_madds") and d.get("speedup_realised") else ""),
         f"stem/gate overhead: p50 {sg['latency_ms']['p50']:.3f} ms = "
-        f"{(sg['overhead_vs_full_path'] or 0):.1%} of the full path (path {d['full_path']})",
+        f"{(sg['overhead_vs_full_path'] or 0):.1%} of the full path (path {d['full_path']})"
+        + (f"; {sg['time_share']:.1%} of a full-path frame's time for {sg['madds_share']:.1%} of its MAdds"
+           if sg.get("time_share") is not None and sg.get("madds_share") is not None else ""),
         f"end to end per frame: capture {e2e['capture_ms']['mean']:.2f} + inference "
         f"{e2e['inference_ms']['mean']:.2f} + post {e2e['post_ms']['mean']:.2f} = "
         f"{e2e['frame_ms']['mean']:.2f} ms mean (pure inference reported apart above)",

@@ -23,6 +23,7 @@ class RunSummary:
     interrupted: bool = False
     per_path: dict[int, list[float]] = field(default_factory=dict)      # total ms per frame
     stages: dict[str, list[float]] = field(default_factory=lambda: {k: [] for k in STAGES})
+    budget: dict[str, Any] | None = None   # PathPolicy.budget_report() with --budget-ms
 
     def add(self, path: int, latency_ms: dict[str, float], reason: str) -> None:
         self.frames += 1
@@ -50,7 +51,19 @@ class RunSummary:
         return {"frames": self.frames, "skipped": self.skipped, "dropped": self.dropped,
                 "source_errors": self.source_errors, "depth_fallbacks": self.depth_fallbacks,
                 "wall_s": self.wall_s, "fps": self.fps, "interrupted": self.interrupted,
-                "stage_mean_ms": stage_mean, "paths": self.path_rows()}
+                "stage_mean_ms": stage_mean, "paths": self.path_rows(), "budget": self.budget}
+
+
+def budget_line(budget: dict[str, Any] | None) -> str | None:
+    """One line on the latency budget's outcome, or None without a budget."""
+    if not budget or not budget.get("frames"):
+        return None
+    b = budget
+    held = f"mean stem/gate + path {b['mean_ms']:.2f} ms over {b['frames']} frames"
+    if b["feasible"] is False:
+        return (f"budget {b['budget_ms']:g} ms NOT feasible: the cheapest path (path {b['cheapest_path']}) takes "
+                f"{b['cheapest_ms']:.2f} ms (median of {b['cheapest_frames']} frames); {held}")
+    return f"budget {b['budget_ms']:g} ms: {held}"
 
 
 def render_summary(summary: RunSummary, console: Any) -> None:
@@ -62,6 +75,9 @@ def render_summary(summary: RunSummary, console: Any) -> None:
             f"skipped {s.skipped}, camera errors {s.source_errors}, depth fallbacks {s.depth_fallbacks}"
             + ("  [interrupted]" if s.interrupted else ""))
     console.print(head)
+    line = budget_line(s.budget)
+    if line:
+        console.print(f"[yellow]{line}[/]" if s.budget and s.budget["feasible"] is False else line)
     if s.frames:
         means = " ".join(f"{k} {np.mean(v):.2f}" for k, v in s.stages.items() if v)
         console.print(f"mean latency per stage (ms): {means}")

@@ -83,7 +83,7 @@ def test_synthetic_camera_spec_is_seeded():
 
     frames = load_frames("synthetic:5", 2, SIZE, seed=0)
     assert [f.name for f in frames] == ["synthetic#0", "synthetic#1"] and frames[0].labels is None
-    with open_source("synthetic:5", size=SIZE) as cam:
+    with open_source("synthetic:5", size=SIZE, frames=2) as cam:
         np.testing.assert_array_equal(frames[1].rgb, cam.render(1).rgb)
     other = load_frames("synthetic:6", 1, SIZE, seed=0)
     assert not np.array_equal(other[0].rgb, frames[0].rgb)

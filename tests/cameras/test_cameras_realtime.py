@@ -1,6 +1,7 @@
 """`realtime=True` playback (folder and bag sources) delivers frames at their timestamps'
-spacing; without it nothing waits. A fake clock stands in for the `time` module the sources
-use, so the test measures the requested waits exactly instead of sleeping."""
+spacing; without it nothing waits. A fake clock stands in for the `time` module of the
+pacing (cameras/readahead.py, on the consumer's side of the read-ahead queue), so the test
+measures the requested waits exactly instead of sleeping."""
 
 from __future__ import annotations
 
@@ -43,11 +44,10 @@ def _play(spec: str, clock: FakeClock, work_s: float = 0.0, **options):
 
 @pytest.fixture
 def clock(monkeypatch):
-    from edgefuse.cameras import bag, folder
+    from edgefuse.cameras import readahead
 
     fake = FakeClock()
-    monkeypatch.setattr(folder, "time", fake)
-    monkeypatch.setattr(bag, "time", fake)
+    monkeypatch.setattr(readahead, "time", fake)
     return fake
 
 

@@ -160,3 +160,25 @@ def test_unknown_backend_is_a_user_error(bundle_dir, capsys):
     rc = main(["run", "--bundle", str(bundle_dir), "--frames", "1", "--backend", "nope"])
     assert rc == 2
     assert "ort" in capsys.readouterr().err
+
+
+def test_infeasible_budget_is_said_once_and_in_the_summary(bundle_dir, tmp_path, list_source, caplog):
+    """No path runs in 0.001 ms: the run goes on, says so once, and the summary says so."""
+    import logging
+
+    from rich.console import Console
+
+    from edgefuse.runtime.summary import render_summary
+
+    frames = [make_frame(i) for i in range(30)]
+    with caplog.at_level(logging.WARNING, logger="edgefuse.runtime.pipeline"):
+        summary = _pipeline(bundle_dir, tmp_path, list_source(frames), budget_ms=0.001).run()
+    notes = [r.getMessage() for r in caplog.records if "cannot be met" in r.getMessage()]
+    assert summary.frames == 30 and len(notes) == 1
+    assert "--budget-ms 0.001 cannot be met" in notes[0] and "the cheapest path (path 0)" in notes[0]
+    b = summary.budget
+    assert b["feasible"] is False and b["cheapest_path"] == 0 and b["cheapest_ms"] > 0.001
+    assert summary.to_dict()["budget"] == b
+    console = Console(record=True, width=200)
+    render_summary(summary, console)
+    assert "budget 0.001 ms NOT feasible: the cheapest path (path 0) takes" in console.export_text()

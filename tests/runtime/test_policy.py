@@ -5,6 +5,7 @@ import pytest
 
 from edgefuse.errors import ConfigError
 from edgefuse.runtime.policy import (
+    BudgetCheck,
     BudgetController,
     PathCostInfo,
     PathPolicy,
@@ -85,11 +86,14 @@ def _simulate(budget_ms, frames=3000, seed=0, logit_scale=1.0):
     rng, noise = np.random.default_rng(seed), np.random.default_rng(seed + 1)
     policy = PathPolicy(PROGRESSIVE, (0, 1, 2, 3, 4), PolicyConfig(budget_ms=budget_ms))
     lat, paths = [], []
+    policy.notes = []
     for _ in range(frames):
         logits = logit_scale * rng.normal([0.0, 0.2, 0.5, 1.5, 2.0], 1.0)
         c = policy.choose(logits, depth_valid=1.0)
         ms = (10.0 + 2.5 * c.path) * noise.uniform(0.95, 1.05)
-        policy.observe(ms)
+        note = policy.observe(ms, c.path)
+        if note:
+            policy.notes.append((len(lat), note))
         lat.append(ms)
         paths.append(c.path)
     return np.array(lat), np.array(paths), policy
@@ -137,3 +141,39 @@ def test_budget_controller_strength_is_clamped():
     for _ in range(1000):
         c.observe(0.0)
     assert c.strength == 0.0
+
+
+def test_infeasible_budget_is_said_once_with_the_cheapest_paths_latency():
+    """Path 0 alone takes ~10 ms: a 6 ms budget cannot be held. The controller pins path 0,
+    and the policy says so once, early, naming path 0 and its measured latency."""
+    lat, paths, policy = _simulate(budget_ms=6.0, frames=500)
+    assert (paths[100:] == 0).mean() > 0.95
+    assert len(policy.notes) == 1
+    at, note = policy.notes[0]
+    assert at < 100
+    assert "--budget-ms 6 cannot be met" in note and "path 0" in note
+    said = float(note.split("alone takes ")[1].split(" ms")[0])
+    assert said == pytest.approx(10.0, rel=0.03)        # the measured latency, +-5% noise
+    report = policy.budget_report()
+    assert report["feasible"] is False and report["cheapest_path"] == 0
+    assert report["cheapest_ms"] == pytest.approx(10.0, rel=0.03)
+    assert report["mean_ms"] > 6.0 and report["frames"] == 500
+
+
+@pytest.mark.parametrize("budget", [12.0, 100.0])
+def test_feasible_budget_says_nothing(budget):
+    _, _, policy = _simulate(budget_ms=budget, frames=1500)
+    assert policy.notes == []
+    report = policy.budget_report()
+    # a loose budget may never send 20 frames to path 0: then there is nothing to judge by
+    assert report["feasible"] in (True, None) and (budget == 100.0 or report["feasible"] is True)
+
+
+def test_budget_check_waits_for_enough_frames_of_the_cheapest_path():
+    check = BudgetCheck(budget_ms=5.0, cheapest_path=0, min_frames=20)
+    assert all(check.observe(9.0, 2) is None for _ in range(100))   # other paths say nothing
+    assert all(check.observe(9.0, 0) is None for _ in range(19))
+    assert check.feasible is None
+    assert "path 0" in check.observe(9.0, 0)
+    assert check.observe(9.0, 0) is None and check.feasible is False and check.cheapest_ms == 9.0
+    assert PathPolicy(PROGRESSIVE, (0, 1, 2, 3, 4)).budget_report() is None

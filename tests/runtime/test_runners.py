@@ -140,3 +140,16 @@ def test_runner_warns_once_about_an_int8_bundle_made_for_tensorrt(bundle, caplog
         with make_runner("ort", as_int8("cpu"), threads=1):
             pass
         assert caplog.text == ""
+
+
+def test_torch_labels_are_argmax_with_first_maximum_on_ties():
+    import torch
+
+    from edgefuse.runtime.runners.torch import labels_of
+
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randint(0, 4, (2, 7, 5, 6), generator=g).float()    # many ties
+    labels = labels_of(logits)
+    assert labels.dtype == torch.int32 and labels.shape == (2, 5, 6)
+    assert torch.equal(labels, logits.argmax(dim=1).to(torch.int32))
+    assert torch.equal(labels_of(logits[:, :1]), torch.zeros(2, 5, 6, dtype=torch.int32))

@@ -123,6 +123,7 @@ class Runner(abc.ABC):
         # Seconds activate() took ("total_s") and, where a backend tells them apart, "load_s"
         # (sessions / engines) and "warmup_s" (issue 10: start-up is a cost a robot pays).
         self.startup: dict[str, float] = {}
+        self._specs: dict[str, tuple[IOSpec, ...]] = {}   # per graph, read from the manifest once
 
     # --- lifecycle ------------------------------------------------------------------------
     def activate(self) -> Runner:
@@ -155,6 +156,12 @@ class Runner(abc.ABC):
 
     def input_specs(self, graph: str) -> tuple[IOSpec, ...]:
         """Declared inputs of `graph`, from the manifest's tensor specs."""
+        cached = self._specs.get(graph)
+        if cached is None:
+            cached = self._specs[graph] = self._read_specs(graph)
+        return cached
+
+    def _read_specs(self, graph: str) -> tuple[IOSpec, ...]:
         m = self.bundle.manifest
         entry = m.stem_gate if graph == STEM_GATE else m.path(int(graph.split("_", 1)[1]))
         tensors = {t.name: t for t in entry.tensors}

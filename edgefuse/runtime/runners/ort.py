@@ -50,6 +50,7 @@ def pick_providers(requested: str, available: list[str]) -> list[str]:
 class _Session:
     session: Any
     outputs: tuple[str, ...]
+    inputs: tuple[str, ...] = ()
 
 
 class OrtRunner(Runner):
@@ -106,7 +107,8 @@ class OrtRunner(Runner):
                                             disabled_optimizers=disabled)
             except Exception as exc:  # noqa: BLE001 - ORT raises its own types; name the file
                 raise EdgefuseError(f"ONNX Runtime cannot load {file}: {exc}") from exc
-            self.sessions[graph] = _Session(sess, tuple(o.name for o in sess.get_outputs()))
+            self.sessions[graph] = _Session(sess, tuple(o.name for o in sess.get_outputs()),
+                                            tuple(i.name for i in sess.get_inputs()))
         t1 = time.perf_counter()
         warn_int8_scheme(self.bundle.manifest, "ort", self.providers[0])
         self._warm()
@@ -175,8 +177,8 @@ class OrtRunner(Runner):
         if s is None:
             raise RunnerError(f"path {k} is not in this bundle (exported: {sorted(self.bundle.paths)})")
         binding = s.session.io_binding()
-        for i in s.session.get_inputs():
-            binding.bind_ortvalue_input(i.name, features[i.name])
+        for name in s.inputs:
+            binding.bind_ortvalue_input(name, features[name])
         binding.bind_output("labels", "cpu")
         s.session.run_with_iobinding(binding)
         return binding.get_outputs()[s.outputs.index("labels")].numpy()

@@ -17,6 +17,28 @@ from edgefuse.errors import EdgefuseError
 from edgefuse.runtime.runners.base import STEM_GATE, Runner, RunnerError, StemResult, path_graph
 
 
+def labels_of(logits: Any) -> Any:
+    """Per-pixel argmax over the classes (N x C x H x W -> N x H x W int32), first maximum on
+    ties, as `torch.argmax`. On a CPU a running maximum over the channels, which reads each
+    class plane once and vectorises across pixels: about 2x faster than the strided reduction
+    of `torch.argmax(dim=1)` (52 vs 94 ms CPU for 40 x 480 x 640 on one core), which made the
+    torch backend's frame look slower than the official DynMM forward that stops at logits
+    (issue 10). NaN logits never win here (they do in torch.argmax). On a GPU `torch.argmax`
+    is one kernel and stays."""
+    import torch
+
+    if logits.device.type != "cpu" or logits.shape[1] < 2:
+        return logits.argmax(dim=1).to(torch.int32)
+    best = logits[:, 0]
+    index = torch.zeros(best.shape, dtype=torch.int32, device=logits.device)
+    for c in range(1, logits.shape[1]):
+        plane = logits[:, c]
+        better = plane > best
+        best = torch.where(better, plane, best)
+        index.masked_fill_(better, c)
+    return index
+
+
 class TorchRunner(Runner):
     name = "torch"
 
@@ -130,11 +152,8 @@ class TorchRunner(Runner):
         return dict(zip(self.output_names, self.stem_module(rgb, depth)))
 
     def _eager_path(self, k: int, feats: dict[str, Any]) -> Any:
-        import torch
-
         module = self.path_modules[k]
-        logits = module(*(feats[n] for n in module.input_names))
-        return logits.argmax(dim=1).to(torch.int32)   # the bundle's labels dtype
+        return labels_of(module(*(feats[n] for n in module.input_names)))   # the bundle's int32 labels
 
     # --- runner API ---------------------------------------------------------------------------
     def _to_host(self, t: Any) -> np.ndarray:
