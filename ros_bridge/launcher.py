@@ -32,6 +32,21 @@ def detect_ros(choice: str = "auto") -> str:
                         "/opt/ros/<distro>/setup.bash (or on Debian `apt install python3-rospy`) and retry")
 
 
+def foreign_args(args: list[str]) -> list[str]:
+    """The arguments that are not ROS arguments: ROS 1 takes `NAME:=VALUE` (remaps, `__name:=`,
+    `_param:=`); ROS 2 takes everything from `--ros-args` to a lone `--`. A mistyped option
+    (`--budget_ms`) would otherwise vanish into the ROS arguments unnoticed."""
+    foreign, in_ros2 = [], False
+    for arg in args:
+        if arg == "--ros-args":
+            in_ros2 = True
+        elif in_ros2 and arg == "--":
+            in_ros2 = False
+        elif not in_ros2 and ":=" not in arg:
+            foreign.append(arg)
+    return foreign
+
+
 def run_node(ros: str, overrides: dict[str, Any], ros_args: list[str]) -> None:
     """Start the node and block until ROS shuts it down."""
     module, _ = ADAPTERS[detect_ros(ros)]

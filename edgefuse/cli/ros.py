@@ -27,8 +27,11 @@ def ros(
                                                           "whichever imports)."),
 ) -> None:
     """Segmentation masks on ROS topics: ~mask (mono8), ~mask_color, ~overlay, ~frame_info, /diagnostics."""
-    from edgefuse.ros_bridge.launcher import run_node
+    from edgefuse.ros_bridge.launcher import foreign_args, run_node
 
+    unknown = foreign_args(list(ctx.args))
+    if unknown:   # usage error (exit 2): not an option of ours and not a ROS argument either
+        ctx.fail(f"No such option: {unknown[0]} (ROS arguments are NAME:=VALUE remaps or follow --ros-args)")
     overrides = {"bundle": bundle, "backend": backend, "budget_ms": budget_ms, "threads": threads,
                  "calibration": calibration, "register_depth": register_depth}
     run_node(ros_version, overrides, list(ctx.args))

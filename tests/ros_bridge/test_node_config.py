@@ -55,3 +55,12 @@ def test_cli_passes_ros_arguments_through(monkeypatch, ros_args):
     assert main(["ros", "--bundle", "b", "--budget-ms", "9", "--ros", "2", *ros_args]) == 0
     assert calls == [("2", {"bundle": "b", "backend": None, "budget_ms": 9.0, "threads": None,
                                "calibration": None, "register_depth": None}, ros_args)]
+
+
+def test_foreign_args_are_what_neither_ros_takes():
+    from edgefuse.ros_bridge.launcher import foreign_args
+
+    assert foreign_args(["__name:=left", "_sync_slop:=0.05", "image:=/cam/image"]) == []
+    assert foreign_args(["--ros-args", "-r", "__node:=left", "-p", "a:=1", "--params-file", "p.yaml"]) == []
+    assert foreign_args(["--budget_ms", "9", "--ros-args", "-p", "a:=1", "--", "--bogus"]) == ["--budget_ms", "9",
+                                                                                                "--bogus"]

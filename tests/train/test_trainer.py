@@ -90,7 +90,7 @@ def _gate_bias_to_costliest(tmp_path, root):
 def test_stage2_resource_lambda_moves_the_gate(tiny_dataset, tmp_path, lam):
     root = tiny_dataset(frames=8, size=SIZE)
     start = _gate_bias_to_costliest(tmp_path, root)
-    stage = {"name": "stage2", "epochs": 6, "gate_mode": "gumbel_hard", "resource_lambda": lam}
+    stage = {"name": "stage2", "epochs": 10, "gate_mode": "gumbel_hard", "resource_lambda": lam}
     result = train(_cfg(root, tmp_path / f"l{lam}", model={"checkpoint": str(start)}, stages=[stage],
                         optim={"kind": "sgd", "lr": 0.01, "schedule": "constant"}))
     ratio = evaluate(load_model(result.checkpoint).model, SegmentationDataset(root, "train"))["path_ratio"]
