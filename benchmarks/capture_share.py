@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _machine import machine_info, write_result  # noqa: E402
+from _machine import bundle_or_export, machine_info, write_result  # noqa: E402
 
 from edgefuse.cli.common import parse_size  # noqa: E402
 
@@ -59,15 +59,7 @@ def main() -> None:
     size = parse_size(args.input_size)
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp:
-        bundle = args.bundle
-        if bundle is None:
-            import torch
-
-            from edgefuse.export.exporter import export_bundle
-
-            torch.manual_seed(0)
-            bundle = str(Path(tmp) / "bundle")
-            export_bundle(args.model, bundle, input_size=size, force=True, verify_frames=2)
+        bundle = bundle_or_export(args.bundle, args.model, size, tmp, verify_frames=2)
         from edgefuse.data.synth.cache import CACHE_ENV, FrameCache
         from edgefuse.export.bundle import load_bundle
 

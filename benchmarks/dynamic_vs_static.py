@@ -30,11 +30,10 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _machine import machine_info, write_result  # noqa: E402
+from _machine import bundle_or_export, machine_info, write_result  # noqa: E402
 
 from edgefuse.checkpoint import load_model, shipped_weights  # noqa: E402
 from edgefuse.cli.common import parse_size  # noqa: E402
-from edgefuse.export.exporter import export_bundle  # noqa: E402
 from edgefuse.models.costs import measure_costs  # noqa: E402
 from edgefuse.runtime.bench import BenchConfig, run_bench  # noqa: E402
 
@@ -118,13 +117,7 @@ def main() -> None:
 
     size = parse_size(args.input_size)
     with tempfile.TemporaryDirectory() as tmp:
-        bundle = args.bundle
-        if bundle is None:
-            import torch
-
-            torch.manual_seed(0)   # a registry name is randomly initialised: the same one every run
-            bundle = str(Path(tmp) / "bundle")
-            export_bundle(args.model, bundle, input_size=size, force=True, verify_frames=4)
+        bundle = bundle_or_export(args.bundle, args.model, size, tmp, verify_frames=4)
         result = run_bench(BenchConfig(bundle=bundle, camera=args.camera, frames=args.frames,
                                        warmup=args.warmup, iterations=args.iterations, threads=args.threads),
                            log=lambda s: print(s, flush=True))

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _machine import machine_info, write_result  # noqa: E402
+from _machine import bundle_or_export, machine_info, write_result  # noqa: E402
 
 from edgefuse.cli.common import parse_size  # noqa: E402
 
@@ -75,15 +75,7 @@ def main() -> None:
     size = parse_size(args.input_size)
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp:
-        bundle = args.bundle
-        if bundle is None:
-            import torch
-
-            from edgefuse.export.exporter import export_bundle
-
-            torch.manual_seed(0)
-            bundle = str(Path(tmp) / "bundle")
-            export_bundle(args.model, bundle, input_size=size, force=True, verify_frames=1)
+        bundle = bundle_or_export(args.bundle, args.model, size, tmp)
         from edgefuse.export.bundle import load_bundle
         from edgefuse.runtime.bench import full_path
 

@@ -39,11 +39,10 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _machine import machine_info, write_result  # noqa: E402
+from _machine import bundle_or_export, machine_info, write_result  # noqa: E402
 
 from edgefuse.cli.common import parse_size  # noqa: E402
 from edgefuse.models.costs import count_madds  # noqa: E402
@@ -170,14 +169,7 @@ def main() -> None:
         return labels_of(eager_fwd(k))
 
     with tempfile.TemporaryDirectory() as tmp:
-        bundle = args.bundle
-        if bundle is None:
-            from edgefuse.export.exporter import export_bundle
-
-            torch.manual_seed(0)
-            bundle = str(Path(tmp) / "bundle")
-            print(f"exporting dynmm-r50 at {h}x{w} (a few minutes) ...", file=sys.stderr, flush=True)
-            export_bundle("dynmm-r50", bundle, input_size=size, force=True, verify_frames=1)
+        bundle = bundle_or_export(args.bundle, "dynmm-r50", size, tmp)
         from edgefuse.export.bundle import load_bundle
         from edgefuse.runtime.runners import make_runner
 
