@@ -14,6 +14,8 @@ the gate: summed confusion matrices -> mIoU, measured path MAdds -> mean MAdds.
 
 The gate's *distance to the oracle curve* at its cost is the best oracle mIoU among curve
 points that cost no more than the gate, minus the gate's mIoU (> 0: the gate is below it).
+The *gate curve* is the deployed gate under a cost bias on its logits (what the runtime's
+--budget-ms does): the trade-off the gate itself offers.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ class PathScores:
     costs: np.ndarray            # P: measured MAdds of one frame through each path
     names: list[str]             # class names
     dynamic: bool = True
+    gate_logits: np.ndarray | None = None   # F x P, the gate's logits per frame
 
     @property
     def frames(self) -> int:
@@ -61,6 +64,21 @@ class PathScores:
         total = self.cms.sum(axis=(2, 3)).astype(np.float64)
         with np.errstate(divide="ignore", invalid="ignore"):
             return np.where(total > 0, tp / total, np.nan)
+
+    def save(self, path) -> None:
+        """Keep the scores (numpy .npz) to analyse policies later without running the model."""
+        extra = {} if self.hard is None else {"hard": self.hard}
+        if self.gate_logits is not None:
+            extra["gate_logits"] = self.gate_logits
+        np.savez_compressed(path, cms=self.cms, gate=self.gate, costs=self.costs, names=np.asarray(self.names),
+                            dynamic=np.asarray(self.dynamic), **extra)
+
+    @classmethod
+    def load(cls, path) -> "PathScores":
+        with np.load(path, allow_pickle=False) as z:
+            return cls(z["cms"], z["gate"], z["hard"] if "hard" in z else None, z["costs"],
+                       [str(n) for n in z["names"]], bool(z["dynamic"]),
+                       z["gate_logits"] if "gate_logits" in z else None)
 
     def subsets(self) -> dict[str, np.ndarray]:
         """Frame masks: 'all', and 'easy' / 'hard' where the dataset flags them."""
@@ -85,6 +103,7 @@ def score_paths(model: SegModel, dataset, batch_size: int = 4, path_madds: Seque
         raise ValueError(f"{len(costs)} path costs for a model with {model.num_paths} paths")
     cms: list[np.ndarray] = []
     gate: list[int] = []
+    gate_logits: list[np.ndarray] = []
     hard: list[bool] = []
     loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=0,
                                          collate_fn=list)
@@ -93,7 +112,9 @@ def score_paths(model: SegModel, dataset, batch_size: int = 4, path_madds: Seque
         for samples in loader:
             for idx, rgb, depth in _model_batches(samples, input_size):
                 feats = model.stem(rgb.to(device), depth.to(device))
-                choice, _ = model.choose(feats)
+                choice, logits = model.choose(feats)
+                if logits is not None:
+                    gate_logits.extend(logits.float().cpu().numpy())
                 per_path = [model.run_grouped(feats, torch.full_like(choice, k)) for k in range(model.num_paths)]
                 for j, i in enumerate(idx):
                     target = samples[i]["label"].to(device) - 1        # 0 void -> -1 ignored
@@ -114,7 +135,7 @@ def score_paths(model: SegModel, dataset, batch_size: int = 4, path_madds: Seque
         raise EdgefuseError("the dataset split has no frames to score")
     return PathScores(np.stack(cms), np.asarray(gate, dtype=np.int64),
                       np.asarray(hard, dtype=bool) if has_hard_flags(dataset) else None, costs, names,
-                      model.is_dynamic)
+                      model.is_dynamic, np.stack(gate_logits) if gate_logits else None)
 
 
 def oracle_choice(scores: PathScores, tolerance: float) -> np.ndarray:
@@ -153,6 +174,30 @@ def _point(report: dict[str, Any], **extra: Any) -> dict[str, Any]:
 def oracle_curve(scores: PathScores, tolerances: Sequence[float] = CURVE_TOLERANCES) -> list[dict[str, Any]]:
     """The oracle's (mIoU, mean MAdds) at each tolerance, in the order given."""
     return [_point(policy_report(scores, oracle_choice(scores, t)), tolerance=float(t)) for t in tolerances]
+
+
+# Cost-bias strengths of the gate curve, in units of the gate's mean per-frame logit range.
+GATE_BIASES: tuple[float, ...] = (-1.0, -0.5, -0.3, -0.2, -0.1, -0.05, 0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0, 2.0)
+
+
+def biased_choice(scores: PathScores, bias: float) -> np.ndarray:
+    """The gate's argmax after subtracting `bias` x (its mean per-frame logit range) x each
+    path's cost share above the cheapest: what the runtime's --budget-ms bias does
+    (runtime/policy.py). bias > 0 moves frames to cheaper paths, < 0 to costlier ones."""
+    if scores.gate_logits is None:
+        raise ValueError("these scores hold no gate logits")
+    logits = scores.gate_logits.astype(np.float64)
+    spread = float(np.mean(logits.max(axis=1) - logits.min(axis=1))) or 1.0
+    c = scores.costs
+    share = (c - c.min()) / max(c.max() - c.min(), 1e-12)
+    return np.argmax(logits - bias * spread * share[None, :], axis=1)
+
+
+def gate_curve(scores: PathScores, biases: Sequence[float] = GATE_BIASES) -> list[dict[str, Any]]:
+    """The deployed gate's own trade-off: (mIoU, mean MAdds) under each cost bias."""
+    if scores.gate_logits is None:
+        return []
+    return [_point(policy_report(scores, biased_choice(scores, b)), bias=float(b)) for b in biases]
 
 
 def oracle_miou_at(curve: Sequence[dict[str, Any]], madds: float) -> float | None:
@@ -215,6 +260,7 @@ def oracle_report(scores: PathScores, tolerance: float = DEFAULT_TOLERANCE,
         "forced": [policy_report(scores, np.full(scores.frames, k)) for k in range(scores.num_paths)],
         "oracle": policy_report(scores, oracle),
         "curve": curve,
+        "gate_curve": gate_curve(scores),
         "agreement": agreement(scores, oracle, tolerance),
         "choices": {"rows": "oracle path", "columns": "gate path", "counts": choice_matrix(scores, oracle)},
         "distance": {"gate_madds": gate["mean_madds"], "gate_miou": gate["miou"],

@@ -73,6 +73,15 @@ def markdown(report: dict[str, Any], title: str = "") -> str:
         lines.append(f"| {pt['tolerance']:g} | {_gmac(pt['mean_madds'])} | {_pct(pt['miou'])} | "
                      f"{_pct(s['easy']['miou']) if 'easy' in s else '-'} | "
                      f"{_pct(s['hard']['miou']) if 'hard' in s else '-'} |")
+    if report.get("gate_curve"):
+        lines += ["", "The gate with a cost bias on its logits (bias in units of its mean per-frame logit range; "
+                  "what `--budget-ms` applies at run time):", "",
+                  "| bias | mean GMAC | mIoU | easy | hard |", "|---:|---:|---:|---:|---:|"]
+        for pt in report["gate_curve"]:
+            s = pt.get("subsets", {})
+            lines.append(f"| {pt['bias']:g} | {_gmac(pt['mean_madds'])} | {_pct(pt['miou'])} | "
+                         f"{_pct(s['easy']['miou']) if 'easy' in s else '-'} | "
+                         f"{_pct(s['hard']['miou']) if 'hard' in s else '-'} |")
     return "\n".join(lines) + "\n"
 
 
@@ -95,6 +104,10 @@ def plot(report: dict[str, Any], path: Path, title: str = "") -> Path:
         if p["tolerance"] in (0.0, 1.0, 2.0, 5.0, 10.0, 20.0):
             left.annotate(f"{p['tolerance']:g}", (p["mean_madds"] / 1e9, 100 * p["miou"]), fontsize=7,
                           color="tab:green", textcoords="offset points", xytext=(3, -9))
+    gcurve = sorted(report.get("gate_curve") or [], key=lambda p: p["mean_madds"])
+    if gcurve:
+        left.plot([p["mean_madds"] / 1e9 for p in gcurve], [100 * p["miou"] for p in gcurve], ":", color="tab:red",
+                  alpha=0.8, label="the gate with a cost bias (--budget-ms)")
     xs = [r["mean_madds"] / 1e9 for r in report["forced"]]
     ys = [100 * r["miou"] for r in report["forced"]]
     left.plot(xs, ys, "s--", color="tab:blue", label=f"forced {unit} (static)")

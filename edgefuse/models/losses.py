@@ -26,3 +26,30 @@ def resource_loss(gate_weights: torch.Tensor, path_madds: torch.Tensor) -> torch
     normalised by the most expensive path, so lambda is comparable across models."""
     costs = path_madds.to(gate_weights) / path_madds.max()
     return (gate_weights * costs).sum(dim=1).mean()
+
+
+def per_sample_loss(logits: torch.Tensor, target: torch.Tensor, class_weights: torch.Tensor | None = None,
+                    ignore_index: int = -1) -> torch.Tensor:
+    """N per-sample cross-entropies, each normalised like F.cross_entropy's mean (by the sum
+    of the class weights of the sample's labelled pixels); 0 for a sample without labels."""
+    pix = F.cross_entropy(logits, target, weight=class_weights, ignore_index=ignore_index, reduction="none")
+    valid = target != ignore_index
+    w = valid.to(pix.dtype)
+    if class_weights is not None:
+        w = w * class_weights.to(pix.dtype)[target.clamp_min(0)]
+    return pix.flatten(1).sum(1) / w.flatten(1).sum(1).clamp_min(1e-6)
+
+
+def gate_regression_loss(gate_logits: torch.Tensor, path_losses: torch.Tensor, path_madds: torch.Tensor,
+                         lam: float) -> torch.Tensor:
+    """The supervised gate's objective (issue 13): its logits regress -(loss_k + lam * C_k / max C)
+    per sample, both sides centred over the paths (a softmax/argmax ignores a per-sample
+    shift, and centring removes how hard the frame is for every path alike, which the gate
+    need not predict). At the optimum the argmax is the path with the least expected loss
+    plus lam times its cost: lam is DynMM's resource weight, applied per sample. `path_losses`
+    is N x P and carries no gradient."""
+    costs = path_madds.to(gate_logits) / path_madds.max()
+    target = -(path_losses.detach() + lam * costs)
+    target = target - target.mean(dim=1, keepdim=True)
+    pred = gate_logits - gate_logits.mean(dim=1, keepdim=True)
+    return F.mse_loss(pred, target)

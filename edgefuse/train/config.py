@@ -35,6 +35,7 @@ class GateMode(str, enum.Enum):
     RANDOM = "random"            # stage I: uniform random path per sample
     GUMBEL_HARD = "gumbel_hard"  # stage II: straight-through Gumbel-softmax
     GUMBEL_SOFT = "gumbel_soft"  # stage II: every path runs, blended by soft weights
+    SUPERVISED = "supervised"    # every path runs and trains; the gate regresses their losses (+ cost)
     FIXED = "fixed"              # every sample through `StageConfig.path` (static models)
 
 
@@ -155,6 +156,7 @@ class StageConfig:
     budget: float | None = None         # penalise only mean cost above this share of max C
     cen_l1: float = 0.0                 # CEN l1 on the designated BN gammas (paper 5e-3, code 2e-4)
     freeze_experts: bool = False        # modality-level DynMM stage II: train the gate only
+    freeze_network: bool = False        # any DynMM: train the gate only (network frozen, BN in eval)
 
     def __post_init__(self) -> None:
         if self.epochs < 0:

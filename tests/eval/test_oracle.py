@@ -12,8 +12,8 @@ from edgefuse.cli.main import main
 from edgefuse.data.dataset import SegmentationDataset
 from edgefuse.eval.evaluate import evaluate
 from edgefuse.eval.metrics import scores_from_confusion
-from edgefuse.eval.oracle import (PathScores, agreement, oracle_choice, oracle_miou_at, oracle_report,
-                                  policy_report, score_paths)
+from edgefuse.eval.oracle import (PathScores, agreement, biased_choice, oracle_choice, oracle_miou_at,
+                                  oracle_report, policy_report, score_paths)
 from edgefuse.eval.oracle_report import markdown, write_report
 from edgefuse.models.base import SegModel
 from edgefuse.models.paths import PathSet
@@ -109,6 +109,17 @@ def test_a_gate_on_the_wrong_path_is_below_the_curve(tiny):
     assert report["distance"]["oracle_miou_at_gate_cost"] == pytest.approx(forced0["miou"])
     # ...and a costlier point of the curve is better: the curve is not flat
     assert max(p["miou"] for p in report["curve"]) > forced0["miou"] + 0.3
+
+
+def test_gate_curve_biases_the_gate_towards_cheaper_paths(tiny, tmp_path):
+    scores = score_paths(ColourRules(gate_path=2), tiny, batch_size=8, path_madds=[1.0, 2.0, 3.0])
+    assert (biased_choice(scores, 0.0) == scores.gate).all() and set(scores.gate.tolist()) == {2}
+    assert set(biased_choice(scores, 2.0).tolist()) == {0}          # a strong bias: the cheapest path
+    curve = oracle_report(scores)["gate_curve"]
+    assert curve[0]["mean_madds"] == 3.0 and curve[-1]["mean_madds"] == 1.0
+    scores.save(tmp_path / "s.npz")
+    again = PathScores.load(tmp_path / "s.npz")
+    assert oracle_report(again) == oracle_report(scores)
 
 
 def test_policies_sum_the_chosen_paths_confusion_matrices():
