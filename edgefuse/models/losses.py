@@ -41,15 +41,22 @@ def per_sample_loss(logits: torch.Tensor, target: torch.Tensor, class_weights: t
 
 
 def gate_regression_loss(gate_logits: torch.Tensor, path_losses: torch.Tensor, path_madds: torch.Tensor,
-                         lam: float) -> torch.Tensor:
-    """The supervised gate's objective (issue 13): its logits regress -(loss_k + lam * C_k / max C)
-    per sample, both sides centred over the paths (a softmax/argmax ignores a per-sample
-    shift, and centring removes how hard the frame is for every path alike, which the gate
-    need not predict). At the optimum the argmax is the path with the least expected loss
-    plus lam times its cost: lam is DynMM's resource weight, applied per sample. `path_losses`
-    is N x P and carries no gradient."""
+                         lam: float, temperature: float | None = None) -> torch.Tensor:
+    """The supervised gate's objective (issue 13), from each path's per-sample loss plus lam
+    times its cost share C_k / max C (lam: DynMM's resource weight, applied per sample):
+    - temperature None: the logits regress -(loss_k + lam C_k / max C), both sides centred
+      over the paths (a softmax/argmax ignores a per-sample shift, and centring removes how
+      hard the frame is for every path alike, which the gate need not predict);
+    - temperature T: cross-entropy to the soft target softmax(-(loss_k + lam C_k / max C) / T),
+      which weighs the paths that matter (the cheap good ones) over predicting every loss.
+    Either way the argmax tends to the path with the least expected loss + lam x cost, and the
+    logits are in (loss / T) units, so lam can be moved after training by shifting them.
+    `path_losses` is N x P and carries no gradient."""
     costs = path_madds.to(gate_logits) / path_madds.max()
-    target = -(path_losses.detach() + lam * costs)
-    target = target - target.mean(dim=1, keepdim=True)
+    score = -(path_losses.detach() + lam * costs)
+    if temperature is not None:
+        target = F.softmax(score / temperature, dim=1)
+        return -(target * F.log_softmax(gate_logits, dim=1)).sum(dim=1).mean()
+    target = score - score.mean(dim=1, keepdim=True)
     pred = gate_logits - gate_logits.mean(dim=1, keepdim=True)
     return F.mse_loss(pred, target)

@@ -157,10 +157,13 @@ class StageConfig:
     cen_l1: float = 0.0                 # CEN l1 on the designated BN gammas (paper 5e-3, code 2e-4)
     freeze_experts: bool = False        # modality-level DynMM stage II: train the gate only
     freeze_network: bool = False        # any DynMM: train the gate only (network frozen, BN in eval)
+    gate_temperature: float | None = None  # 'supervised': None regresses path losses, T: soft target at T
 
     def __post_init__(self) -> None:
         if self.epochs < 0:
             raise ConfigError(f"stage {self.name!r}: epochs must be >= 0")
+        if self.gate_temperature is not None and self.gate_temperature <= 0:
+            raise ConfigError(f"stage {self.name!r}: gate_temperature must be > 0 (or null: regression)")
         if self.tau_start <= 0 or self.tau_end <= 0:
             raise ConfigError(f"stage {self.name!r}: Gumbel temperatures must be > 0")
         if self.resource_lambda < 0 or self.cen_l1 < 0:

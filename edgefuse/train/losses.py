@@ -49,4 +49,4 @@ def gate_term(gate_logits: torch.Tensor | None, losses: torch.Tensor | None, pat
     its normalised cost (models/losses.py gate_regression_loss)."""
     if gate_logits is None or losses is None or path_madds is None:
         return None
-    return gate_regression_loss(gate_logits, losses, path_madds, stage.resource_lambda)
+    return gate_regression_loss(gate_logits, losses, path_madds, stage.resource_lambda, stage.gate_temperature)

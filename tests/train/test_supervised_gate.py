@@ -30,16 +30,18 @@ def test_per_sample_loss_is_each_samples_weighted_cross_entropy():
     assert got[2] == 0.0
 
 
+@pytest.mark.parametrize("temperature", [None, 0.05])
 @pytest.mark.parametrize("lam, want", [(0.0, [1, 2]), (1.0, [1, 0]), (10.0, [0, 0])])
-def test_the_regression_optimum_picks_least_loss_plus_lambda_cost(lam, want):
-    """Free logits fitted to the regression target: their argmax is argmin(loss + lam C/max C)."""
+def test_the_objectives_optimum_picks_least_loss_plus_lambda_cost(lam, want, temperature):
+    """Free logits fitted to the target (regression, or soft target at a temperature): their
+    argmax is argmin(loss + lam C / max C)."""
     losses = torch.tensor([[1.0, 0.2, 0.25, 0.9, 0.9],      # path 1 best; path 0 costs 0.8 more
                            [0.5, 0.45, 0.3, 0.35, 0.3]])    # 2 and 4 tie on loss: 2 is cheaper
     logits = torch.zeros(2, 5, requires_grad=True)
     opt = torch.optim.Adam([logits], lr=0.1)
     for _ in range(300):
         opt.zero_grad()
-        gate_regression_loss(logits, losses, MADDS, lam).backward()
+        gate_regression_loss(logits, losses, MADDS, lam, temperature).backward()
         opt.step()
     assert logits.argmax(1).tolist() == want
     target = losses + lam * MADDS / MADDS.max()
