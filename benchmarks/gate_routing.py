@@ -74,18 +74,21 @@ def train_summary(checkpoint: str) -> dict:
 
     meta = load_model(checkpoint).meta
     cfg = meta.get("train_config") or {}
-    keys = ("name", "epochs", "gate_mode", "path", "lr", "gate_lr", "resource_lambda", "freeze_network")
+    keys = ("name", "epochs", "gate_mode", "path", "lr", "gate_lr", "resource_lambda", "freeze_network",
+            "gate_target", "gate_temperature")
     return {"stages": [{k: s.get(k) for k in keys} for s in cfg.get("stages", [])],
             "init": (cfg.get("model") or {}).get("init_from") or (cfg.get("model") or {}).get("checkpoint")}
 
 
 def lambda_shift(scores: PathScores, d: float) -> dict:
+    """The gate with lambda moved by d after training (a shift of its logits by the costs)."""
     c = scores.costs / scores.costs.max()
     rep = policy_report(scores, np.argmax(scores.gate_logits - d * c[None, :], axis=1))
     return {"shift": d, "miou": rep["miou"], "mean_madds": rep["mean_madds"], "path_ratio": rep["path_ratio"]}
 
 
-def row(name: str, tag: str, report: dict, supervised: bool, scores: PathScores) -> dict:
+def row(name: str, tag: str, report: dict, supervised: bool, scores: PathScores,
+        shifts: tuple[float, ...] = LAMBDA_SHIFTS) -> dict:
     out = {"run": name, "split": tag, "forced": [r["miou"] for r in report["forced"]],
            "gate": {k: report["gate"][k] for k in ("miou", "mean_madds", "path_ratio")},
            "gate_subsets": {n: s["miou"] for n, s in report["gate"]["subsets"].items()},
@@ -93,7 +96,7 @@ def row(name: str, tag: str, report: dict, supervised: bool, scores: PathScores)
            "distance": report["distance"]["gap"], "agreement": report["agreement"],
            "goals": routing_goals(report)}
     if supervised and scores.gate_logits is not None:
-        out["lambda_shift"] = [lambda_shift(scores, d) for d in LAMBDA_SHIFTS]
+        out["lambda_shift"] = [lambda_shift(scores, d) for d in shifts]
     return out
 
 
@@ -118,10 +121,11 @@ def markdown(rows: list[dict], runs: dict, info: dict) -> str:
                      f"{goals[0]} | {goals[1]} |")
     shifted = [r for r in rows if "lambda_shift" in r]
     if shifted:
-        lines += ["", "Supervised gates, deploy-time lambda shift d (mIoU % @ GMAC):", "",
-                  "| run | split | " + " | ".join(f"d={d:g}" for d in LAMBDA_SHIFTS) + " |",
-                  "|---|---|" + "---|" * len(LAMBDA_SHIFTS)]
+        lines += ["", "Supervised gates, deploy-time lambda shift d (mIoU % @ GMAC; d in the units of the "
+                      "gate's target: loss, or pixel error for gate_target error):", ""]
         for r in shifted:
+            lines += ["| run | split | " + " | ".join(f"d={p['shift']:g}" for p in r["lambda_shift"]) + " |",
+                      "|---|---|" + "---|" * len(r["lambda_shift"])]
             cells = [f"{100 * p['miou']:.1f} @ {p['mean_madds'] / 1e9:.3f}" for p in r["lambda_shift"]]
             lines.append(f"| {r['run']} | {r['split']} | " + " | ".join(cells) + " |")
     lines += ["", "Runs (stages from each checkpoint's metadata):", ""]
@@ -155,7 +159,9 @@ def main() -> None:
             if name == args.network_of:
                 base[(data, split)] = scores
             report = oracle_report(scores)
-            rows.append(row(name, split_tag(data, split), report, supervised, scores))
+            error = summary["stages"][-1].get("gate_target") == "error" if summary["stages"] else False
+            rows.append(row(name, split_tag(data, split), report, supervised, scores,
+                            tuple(d / 10 for d in LAMBDA_SHIFTS) if error else LAMBDA_SHIFTS))
             print(f"{name} {split_tag(data, split)}: gate {100 * report['gate']['miou']:.2f} @ "
                   f"{report['gate']['mean_madds'] / 1e9:.4f}, forced {[round(100 * r['miou'], 1) for r in report['forced']]}",
                   flush=True)

@@ -96,13 +96,28 @@ def gated_train_forward(model: "SegModel", feats: Features, mode: str, tau: floa
     - 'gumbel_soft': every path runs, outputs blended by the soft weights;
     - 'supervised': every path runs on every sample and each trains on its own loss; the gate
       learns to predict the paths' per-sample losses (issue 13). It sees the stem features
-      detached, so its regression never reshapes the stem the paths share."""
+      detached, so its regression never reshapes the stem the paths share;
+    - 'routed': each sample through the gate's argmax path, as deployed; the gate is not
+      trained, the network learns the frames the gate sends each path (DynMM's joint stage
+      with the decision taken as at run time)."""
     from edgefuse.models.gumbel import gumbel_softmax
 
     if mode == "supervised":
         logits = model.gate({n: t.detach() for n, t in feats.items()})
         assert logits is not None
         return run_paths_all(model, feats, logits)
+    if mode == "routed":
+        gate_net = model.gate_net  # type: ignore[attr-defined]
+        was_training = gate_net.training
+        gate_net.eval()            # route as deployed: the gate's BatchNorm on its running statistics
+        try:
+            with torch.no_grad():
+                logits = model.gate(feats)
+        finally:
+            gate_net.train(was_training)
+        assert logits is not None
+        index = logits.argmax(1)
+        return run_paths_grouped(model, feats, index, F.one_hot(index, model.num_paths).to(logits.dtype), logits)
     logits = model.gate(feats)
     assert logits is not None
     if mode == "random":
@@ -113,7 +128,8 @@ def gated_train_forward(model: "SegModel", feats: Features, mode: str, tau: floa
         return run_paths_grouped(model, feats, weights.argmax(1), weights, logits)
     if mode == "gumbel_soft":
         return run_paths_blended(model, feats, gumbel_softmax(logits, tau, hard=False), logits)
-    raise ConfigError(f"unknown gate_mode {mode!r}: use 'random', 'gumbel_hard', 'gumbel_soft' or 'supervised'")
+    raise ConfigError(f"unknown gate_mode {mode!r}: use 'random', 'gumbel_hard', 'gumbel_soft', 'supervised' "
+                      "or 'routed'")
 
 class InputNorm(nn.Module):
     """RGB: /255 then mean/std (ImageNet). Depth: (d - mean) / std where valid, 0 where the

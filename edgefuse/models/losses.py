@@ -40,6 +40,13 @@ def per_sample_loss(logits: torch.Tensor, target: torch.Tensor, class_weights: t
     return pix.flatten(1).sum(1) / w.flatten(1).sum(1).clamp_min(1e-6)
 
 
+def per_sample_error(logits: torch.Tensor, target: torch.Tensor, ignore_index: int = -1) -> torch.Tensor:
+    """N per-sample pixel errors (1 - pixel accuracy over the labelled pixels; 0 without labels)."""
+    valid = target != ignore_index
+    wrong = (logits.argmax(dim=1) != target) & valid
+    return wrong.flatten(1).sum(1).to(logits.dtype) / valid.flatten(1).sum(1).clamp_min(1).to(logits.dtype)
+
+
 def gate_regression_loss(gate_logits: torch.Tensor, path_losses: torch.Tensor, path_madds: torch.Tensor,
                          lam: float, temperature: float | None = None) -> torch.Tensor:
     """The supervised gate's objective (issue 13), from each path's per-sample loss plus lam

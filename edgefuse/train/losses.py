@@ -5,8 +5,9 @@ from __future__ import annotations
 import torch
 
 from edgefuse.models.base import SegModel, SegOutput
-from edgefuse.models.losses import gate_regression_loss, per_sample_loss, resource_loss, segmentation_loss
-from edgefuse.train.config import StageConfig
+from edgefuse.models.losses import (gate_regression_loss, per_sample_error, per_sample_loss, resource_loss,
+                                    segmentation_loss)
+from edgefuse.train.config import GateTarget, StageConfig
 
 
 def task_loss(model: SegModel, out: SegOutput, target: torch.Tensor, class_weights: torch.Tensor | None,
@@ -34,13 +35,18 @@ def resource_term(out: SegOutput, path_madds: torch.Tensor | None, stage: StageC
     return stage.resource_lambda * r
 
 
-def path_losses(out: SegOutput, target: torch.Tensor, class_weights: torch.Tensor | None) -> torch.Tensor | None:
-    """N x P per-sample losses of every path's main output (the one deployed), where every
-    path ran on every sample ('supervised' mode); None otherwise. No gradient."""
+def path_losses(out: SegOutput, target: torch.Tensor, class_weights: torch.Tensor | None,
+                stage: StageConfig) -> torch.Tensor | None:
+    """N x P per-sample scores of every path's main output (the one deployed) that the gate
+    learns from, where every path ran on every sample ('supervised' mode; None otherwise):
+    the class-weighted cross-entropy (gate_target 'loss') or the pixel error ('error'). No
+    gradient."""
     if not out.path_outputs:
         return None
+    score = {GateTarget.LOSS: lambda o: per_sample_loss(o.logits, target, class_weights),
+             GateTarget.ERROR: lambda o: per_sample_error(o.logits, target)}[stage.gate_target]
     with torch.no_grad():
-        return torch.stack([per_sample_loss(o.logits, target, class_weights) for o in out.path_outputs], dim=1)
+        return torch.stack([score(o) for o in out.path_outputs], dim=1)
 
 
 def gate_term(gate_logits: torch.Tensor | None, losses: torch.Tensor | None, path_madds: torch.Tensor | None,

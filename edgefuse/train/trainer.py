@@ -134,7 +134,7 @@ class TrainStep(torch.nn.Module):
         out = self.model(rgb, depth, path)
         loss_task = task_loss(self.model, out, target, self.class_weights, self.stage)
         loss_res = resource_term(out, self.path_madds, self.stage)
-        losses = path_losses(out, target, self.class_weights)
+        losses = path_losses(out, target, self.class_weights, self.stage)
         if cache is not None and losses is not None:
             cache.update({k: v.cpu() for k, v in zip(keys, losses)})  # type: ignore[arg-type]
         loss_gate = gate_term(out.gate_logits, losses, self.path_madds, self.stage)

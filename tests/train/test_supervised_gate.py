@@ -115,3 +115,25 @@ def test_freeze_network_keeps_the_network_in_eval_mode():
     assert model.path_module(2).training is False
     model.freeze_network(False)
     assert model.encoder_rgb.training and all(p.requires_grad for p in model.parameters())
+
+
+def test_routed_stage_trains_the_network_on_the_gates_choices(tiny_dataset, tmp_path):
+    """'routed': each frame through the gate's argmax path (the gate in eval mode, as deployed);
+    the network learns, the gate does not."""
+    root = tiny_dataset(frames=4, size=SIZE)
+    model = build_model("dynmm-tiny", input_size=SIZE, depth_mean=2500.0, depth_std=800.0)
+    with torch.no_grad():
+        model.gate_net.head.bias.copy_(torch.tensor([0.0, 0.0, 5.0, 0.0, 0.0]))   # path 2 on every frame
+    from edgefuse.checkpoint import save_checkpoint
+
+    start = save_checkpoint(tmp_path / "start.safetensors", model)
+    result = train(_cfg(root, tmp_path / "r", [{"name": "r", "epochs": 2, "gate_mode": "routed"}],
+                        model={"checkpoint": str(start)}))
+    assert [h["path_counts"] for h in result.history] == [[0, 0, 4, 0, 0]] * 2
+    a, b = load_model(start).model.state_dict(), load_model(result.checkpoint).model.state_dict()
+    changed = {k for k in a if not torch.equal(a[k], b[k])}
+    assert not any(k.startswith("gate_net.") for k in changed)
+    # only what path 2 runs has learnt: depth stages 3-4 and fusion cells 3-4 are untouched
+    assert any(k.startswith("encoder_depth.layer2.") for k in changed)
+    assert not any(k.startswith(("encoder_depth.layer3.", "encoder_depth.layer4.", "fuse.2.", "fuse.3."))
+                   for k in changed)
