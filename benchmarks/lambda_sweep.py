@@ -47,7 +47,8 @@ def run_sweep(args) -> dict:
             "optim": {"kind": "adamw", "lr": args.lr, "weight_decay": 1e-4, "schedule": "onecycle", "pct_start": 0.15},
             "stages": [{"name": "stage2", "epochs": args.epochs, "gate_mode": args.gate_mode,
                         "gate_lr": args.gate_lr, "tau_start": 1.0, "tau_end": args.tau_end,
-                        "resource_lambda": lam, "freeze_network": args.freeze_network}],
+                        "resource_lambda": lam, "freeze_network": args.freeze_network,
+                        "gate_target": args.gate_target}],
             "batch_size": args.batch_size, "seed": args.seed, "threads": args.threads, "progress": False})
         done = Path(cfg.out_dir) / "model.safetensors"
         checkpoint = done if done.is_file() and not args.retrain else train(cfg).checkpoint
@@ -57,7 +58,7 @@ def run_sweep(args) -> dict:
               f"paths {[round(r, 2) for r in report['path_ratio']]}")
     shifted = []
     if args.gate_mode == "supervised" and points:
-        shifted = shift_curve(points[0], args.lambdas, eval_data)
+        shifted = shift_curve(points[0], sorted(set(args.lambdas) | set(args.shift_to)), eval_data)
     baselines = {}
     for spec in args.baselines:
         baselines[spec] = evaluate(load_model(spec).model, eval_data)
@@ -129,6 +130,10 @@ def main() -> None:
     ap.add_argument("--gate-mode", default="gumbel_hard", choices=["gumbel_hard", "gumbel_soft", "supervised"])
     ap.add_argument("--freeze-network", action="store_true", help="train the gate alone (the shipped recipe)")
     ap.add_argument("--gate-lr", type=float, default=None, help="the gate's own learning rate")
+    ap.add_argument("--shift-to", default="", type=lambda s: [float(x) for x in s.split(",") if x],
+                    help="'supervised': further lambdas the first gate is shifted to (no training)")
+    ap.add_argument("--gate-target", default="loss", choices=["loss", "error"],
+                    help="'supervised': what the gate regresses per path (the shipped recipe: error)")
     ap.add_argument("--tau-end", type=float, default=1.0, help="Gumbel temperature at the end (from 1)")
     ap.add_argument("--tag", default="", help="suffix of the result files (several sweeps side by side)")
     ap.add_argument("--batch-size", type=int, default=8)
