@@ -124,6 +124,22 @@ def _model_batches(samples: list[dict[str, Any]], size: tuple[int, int] | None):
         yield idx, torch.cat([prepared[i][0] for i in idx]), torch.cat([prepared[i][1] for i in idx])
 
 
+def frame_batches(dataset, batch_size: int, input_size: tuple[int, int] | None,
+                  progress: ProgressFn | None = None):
+    """Yield (samples, indices, rgb, depth) per forward over `dataset` in order, `batch_size`
+    frames per loader batch (see _model_batches); `progress(done, total)` after each batch."""
+    # A list collate: frames (and labels) of different sizes cannot be stacked by default.
+    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=0,
+                                         collate_fn=list)
+    done = 0
+    for samples in loader:
+        for idx, rgb, depth in _model_batches(samples, input_size):
+            yield samples, idx, rgb, depth
+        done += len(samples)
+        if progress:
+            progress(done, len(dataset))
+
+
 @torch.no_grad()
 def evaluate(model: SegModel, dataset, batch_size: int = 4, path_madds: Sequence[float] | None = None,
              class_names: Sequence[str] | None = None, progress: ProgressFn | None = None,
@@ -149,26 +165,18 @@ def evaluate(model: SegModel, dataset, batch_size: int = 4, path_madds: Sequence
     subsets: dict[str, _Tally] = {}
     if has_hard_flags(dataset):
         subsets = {"easy": _Tally(num_classes, model.num_paths), "hard": _Tally(num_classes, model.num_paths)}
-    # A list collate: frames (and labels) of different sizes cannot be stacked by default.
-    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=0,
-                                         collate_fn=list)
-    done = 0
     try:
-        for samples in loader:
-            for idx, rgb, depth in _model_batches(samples, input_size):
-                logits, index = model.infer(rgb.to(device), depth.to(device), path)
-                for j, i in enumerate(idx):
-                    target = samples[i]["label"].to(device) - 1        # 0 void -> -1 ignored
-                    pred = prediction(logits[j:j + 1], target)
-                    groups = [total]
-                    if subsets:
-                        groups.append(subsets["hard" if bool(samples[i]["hard"]) else "easy"])
-                    for g in groups:
-                        g.cm.update(pred, target)
-                        g.paths[int(index[j])] += 1
-            done += len(samples)
-            if progress:
-                progress(done, len(dataset))
+        for samples, idx, rgb, depth in frame_batches(dataset, batch_size, input_size, progress):
+            logits, index = model.infer(rgb.to(device), depth.to(device), path)
+            for j, i in enumerate(idx):
+                target = samples[i]["label"].to(device) - 1        # 0 void -> -1 ignored
+                pred = prediction(logits[j:j + 1], target)
+                groups = [total]
+                if subsets:
+                    groups.append(subsets["hard" if bool(samples[i]["hard"]) else "easy"])
+                for g in groups:
+                    g.cm.update(pred, target)
+                    g.paths[int(index[j])] += 1
     finally:
         model.train(was_training)
     return build_report(total, subsets, names, costs, dynamic)

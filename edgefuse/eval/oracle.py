@@ -26,7 +26,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from edgefuse.eval.evaluate import (ProgressFn, _model_batches, _Tally, build_report, class_names_for,
+from edgefuse.eval.evaluate import (ProgressFn, _Tally, build_report, class_names_for, frame_batches,
                                     has_hard_flags, load_for_eval, prediction)
 from edgefuse.eval.metrics import ConfusionMatrix
 from edgefuse.errors import EdgefuseError
@@ -105,30 +105,23 @@ def score_paths(model: SegModel, dataset, batch_size: int = 4, path_madds: Seque
     gate: list[int] = []
     gate_logits: list[np.ndarray] = []
     hard: list[bool] = []
-    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=0,
-                                         collate_fn=list)
-    done = 0
     try:
-        for samples in loader:
-            for idx, rgb, depth in _model_batches(samples, input_size):
-                feats = model.stem(rgb.to(device), depth.to(device))
-                choice, logits = model.choose(feats)
-                if logits is not None:
-                    gate_logits.extend(logits.float().cpu().numpy())
-                per_path = [model.run_grouped(feats, torch.full_like(choice, k)) for k in range(model.num_paths)]
-                for j, i in enumerate(idx):
-                    target = samples[i]["label"].to(device) - 1        # 0 void -> -1 ignored
-                    frame = np.empty((model.num_paths, len(names), len(names)), dtype=np.int64)
-                    for k, logits in enumerate(per_path):
-                        cm = ConfusionMatrix(len(names))
-                        cm.update(prediction(logits[j:j + 1], target), target)
-                        frame[k] = cm.counts
-                    cms.append(frame)
-                    gate.append(int(choice[j]))
-                    hard.append(bool(samples[i].get("hard", False)))
-            done += len(samples)
-            if progress:
-                progress(done, len(dataset))
+        for samples, idx, rgb, depth in frame_batches(dataset, batch_size, input_size, progress):
+            feats = model.stem(rgb.to(device), depth.to(device))
+            choice, logits = model.choose(feats)
+            if logits is not None:
+                gate_logits.extend(logits.float().cpu().numpy())
+            per_path = [model.run_grouped(feats, torch.full_like(choice, k)) for k in range(model.num_paths)]
+            for j, i in enumerate(idx):
+                target = samples[i]["label"].to(device) - 1        # 0 void -> -1 ignored
+                frame = np.empty((model.num_paths, len(names), len(names)), dtype=np.int64)
+                for k, logits in enumerate(per_path):
+                    cm = ConfusionMatrix(len(names))
+                    cm.update(prediction(logits[j:j + 1], target), target)
+                    frame[k] = cm.counts
+                cms.append(frame)
+                gate.append(int(choice[j]))
+                hard.append(bool(samples[i].get("hard", False)))
     finally:
         model.train(was_training)
     if not cms:
