@@ -2,6 +2,10 @@
 
     python benchmarks/lambda_sweep.py --stage1 runs/dynmm-tiny-synth/stage-stage1.safetensors \
         --lambdas 0,0.5,2,8 --epochs 2
+    python benchmarks/lambda_sweep.py --stage1 runs/dynmm-tiny-synth-routed/stage-routed.safetensors \
+        --gate-mode supervised --freeze-network --gate-target error --gate-lr 0.02 --lr 0.001 \
+        --epochs 10 --lambdas 0.22,0.5 --shift-to 0,0.05,0.1,0.15,0.3,0.4,0.6,0.8 --tag routed
+        (the shipped recipe's gate on its routed network)
 
 From one stage-I checkpoint, trains stage II (Gumbel-softmax, straight-through or soft, with
 the resource-aware loss over the measured path costs; or the shipped recipe's 'supervised'
