@@ -2,12 +2,21 @@
 
     python benchmarks/lambda_sweep.py --stage1 runs/dynmm-tiny-synth/stage-stage1.safetensors \
         --lambdas 0,0.5,2,8 --epochs 2
+    python benchmarks/lambda_sweep.py --stage1 runs/dynmm-tiny-synth-routed/stage-routed.safetensors \
+        --gate-mode supervised --freeze-network --gate-target error --gate-lr 0.02 --lr 0.001 \
+        --epochs 10 --lambdas 0.22,0.5 --shift-to 0,0.05,0.1,0.15,0.3,0.4,0.6,0.8 --tag routed
+        (the shipped recipe's gate on its routed network)
 
 From one stage-I checkpoint, trains stage II (Gumbel-softmax, straight-through or soft, with
-the resource-aware loss over the measured path costs) once per lambda, evaluates every model on
-a held-out split, and draws (left) mIoU vs mean MAdds per frame against the static baselines
-(RGB-only and ESANet-style fusion, shipped weights by default) and (right) the path
-selection ratio vs lambda. Writes benchmarks/results/lambda_sweep.{json,png}. Finished runs
+the resource-aware loss over the measured path costs; or the shipped recipe's 'supervised'
+gate with the network frozen, --gate-mode supervised --freeze-network) once per lambda,
+evaluates every model on a held-out split, and draws (left) mIoU vs mean MAdds per frame
+against the static baselines (RGB-only and ESANet-style fusion, shipped weights by default)
+and (right) the path selection ratio vs lambda. A supervised gate regresses path loss +
+lambda x cost, so moving lambda after training is a shift of its logits by the costs: the
+left plot also draws the first lambda's gate shifted to every other lambda (dotted; no
+retraining), which shows how closely a shift stands in for training at that lambda.
+Writes benchmarks/results/lambda_sweep[_TAG].{json,png}. Finished runs
 (OUT/lambda-X/model.safetensors) are reused unless --retrain.
 """
 
@@ -15,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -41,7 +51,8 @@ def run_sweep(args) -> dict:
             "optim": {"kind": "adamw", "lr": args.lr, "weight_decay": 1e-4, "schedule": "onecycle", "pct_start": 0.15},
             "stages": [{"name": "stage2", "epochs": args.epochs, "gate_mode": args.gate_mode,
                         "gate_lr": args.gate_lr, "tau_start": 1.0, "tau_end": args.tau_end,
-                        "resource_lambda": lam}],
+                        "resource_lambda": lam, "freeze_network": args.freeze_network,
+                        "gate_target": args.gate_target}],
             "batch_size": args.batch_size, "seed": args.seed, "threads": args.threads, "progress": False})
         done = Path(cfg.out_dir) / "model.safetensors"
         checkpoint = done if done.is_file() and not args.retrain else train(cfg).checkpoint
@@ -49,12 +60,31 @@ def run_sweep(args) -> dict:
         points.append({"lambda": lam, "checkpoint": str(checkpoint), "config": cfg.to_dict(), "report": report})
         print(f"lambda {lam:g}: mIoU {100 * report['miou']:.2f}, {report['mean_madds'] / 1e9:.4f} GMAC, "
               f"paths {[round(r, 2) for r in report['path_ratio']]}")
+    shifted = []
+    if args.gate_mode == "supervised" and points:
+        shifted = shift_curve(points[0], sorted(set(args.lambdas) | set(args.shift_to)), eval_data)
     baselines = {}
     for spec in args.baselines:
         baselines[spec] = evaluate(load_model(spec).model, eval_data)
-    return {"machine": machine_info(), "stage1": args.stage1, "train_data": args.data,
-            "eval_data": f"{args.eval_data}/{args.eval_split}", "epochs": args.epochs, "points": points,
-            "baselines": baselines}
+    return {"machine": machine_info(), "load": [round(x, 2) for x in os.getloadavg()], "stage1": args.stage1,
+            "train_data": args.data, "eval_data": f"{args.eval_data}/{args.eval_split}", "epochs": args.epochs,
+            "points": points, "shifted": shifted, "baselines": baselines}
+
+
+def shift_curve(first: dict, lambdas: list[float], eval_data) -> list[dict]:
+    """The first lambda's supervised gate with its logits shifted to each other lambda."""
+    import numpy as np
+
+    from edgefuse.eval.oracle import policy_report, score_paths
+
+    scores = score_paths(load_model(first["checkpoint"]).model, eval_data)
+    share = scores.costs / scores.costs.max()
+    out = []
+    for lam in lambdas:
+        d = lam - first["lambda"]
+        rep = policy_report(scores, np.argmax(scores.gate_logits - d * share[None, :], axis=1))
+        out.append({"lambda": lam, "from_lambda": first["lambda"], "report": rep})
+    return out
 
 
 def plot(result: dict, path: Path) -> None:
@@ -70,6 +100,10 @@ def plot(result: dict, path: Path) -> None:
     left.plot(xs, ys, "o-", label=f"DynMM (stage II {result.get('gate_mode', '')}, varying λ)")
     for p, x, y in zip(pts, xs, ys):
         left.annotate(f"λ={p['lambda']:g}", (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
+    if result.get("shifted"):
+        sh = result["shifted"]
+        left.plot([p["report"]["mean_madds"] / 1e9 for p in sh], [100 * p["report"]["miou"] for p in sh], "x:",
+                  label=f"λ={sh[0]['from_lambda']:g} gate, logits shifted to each λ")
     for (name, rep), marker in zip(result["baselines"].items(), "s^Dv"):
         left.plot(rep["mean_madds"] / 1e9, 100 * rep["miou"], marker, markersize=9, label=name)
     left.set_xlabel("mean GMAC per frame (measured)")
@@ -97,8 +131,13 @@ def main() -> None:
     ap.add_argument("--lambdas", default="0,0.5,2,8", type=lambda s: [float(x) for x in s.split(",")])
     ap.add_argument("--epochs", type=int, default=2)
     ap.add_argument("--lr", type=float, default=5e-4)
-    ap.add_argument("--gate-mode", default="gumbel_hard", choices=["gumbel_hard", "gumbel_soft"])
+    ap.add_argument("--gate-mode", default="gumbel_hard", choices=["gumbel_hard", "gumbel_soft", "supervised"])
+    ap.add_argument("--freeze-network", action="store_true", help="train the gate alone (the shipped recipe)")
     ap.add_argument("--gate-lr", type=float, default=None, help="the gate's own learning rate")
+    ap.add_argument("--shift-to", default="", type=lambda s: [float(x) for x in s.split(",") if x],
+                    help="'supervised': further lambdas the first gate is shifted to (no training)")
+    ap.add_argument("--gate-target", default="loss", choices=["loss", "error"],
+                    help="'supervised': what the gate regresses per path (the shipped recipe: error)")
     ap.add_argument("--tau-end", type=float, default=1.0, help="Gumbel temperature at the end (from 1)")
     ap.add_argument("--tag", default="", help="suffix of the result files (several sweeps side by side)")
     ap.add_argument("--batch-size", type=int, default=8)

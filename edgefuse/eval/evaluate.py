@@ -6,6 +6,9 @@ MAdds (models/costs.py), give the path selection ratio and the mean MAdds per fr
 Frames flagged `hard` in meta.jsonl (the synthetic benchmark) are also scored as the
 subsets `easy` and `hard`.
 
+With `path`, every frame is forced through that path instead (a dynamic model's path k as
+a static network; same report). edgefuse/eval/oracle.py runs every path on every frame.
+
 JSON contract (other tools read it):
 {"miou", "pixel_acc", "mean_acc", "per_class_iou": {name: value}, "path_ratio": [..] or null,
  "mean_madds", "frames", "subsets": {name: {"miou", "path_ratio", "mean_madds", "frames"}}}
@@ -48,6 +51,54 @@ class _Tally:
         return float(np.dot(self.paths, np.asarray(costs, dtype=np.float64)) / self.frames)
 
 
+def build_report(total: _Tally, subsets: dict[str, _Tally], names: Sequence[str], costs: Sequence[float],
+                 dynamic: bool) -> dict[str, Any]:
+    """The JSON-contract report of a group of frames and its subsets."""
+    scores = total.cm.scores()
+    return {
+        "miou": _num(scores.miou),
+        "pixel_acc": _num(scores.pixel_acc),
+        "mean_acc": _num(scores.mean_acc),
+        "per_class_iou": {n: v for n, v in zip(names, scores.per_class_iou)},
+        "path_ratio": total.path_ratio(dynamic),
+        "mean_madds": total.mean_madds(costs),
+        "frames": total.frames,
+        "subsets": {name: {"miou": _num(t.cm.scores().miou), "path_ratio": t.path_ratio(dynamic),
+                           "mean_madds": t.mean_madds(costs), "frames": t.frames}
+                    for name, t in subsets.items() if t.frames},
+    }
+
+
+def class_names_for(model: SegModel, dataset, class_names: Sequence[str] | None = None) -> list[str]:
+    num_classes = int(model.config.num_classes) if hasattr(model, "config") else dataset.num_classes
+    names = list(class_names or getattr(dataset, "classes", None) or getattr(model.config, "class_names", ())
+                 or [str(i) for i in range(num_classes)])
+    if len(names) != num_classes:
+        raise ValueError(f"{len(names)} class names for a model with {num_classes} classes")
+    return names
+
+
+def has_hard_flags(dataset) -> bool:
+    """Frames flagged `hard` in meta.jsonl (the synthetic benchmark): score easy/hard subsets."""
+    return bool(getattr(dataset, "meta", None)) and any("hard" in m for m in dataset.meta.values())
+
+
+def prediction(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Class map of one frame's logits (1 x C x h x w), upsampled bilinearly to the label's size
+    when they differ (labels are scored at their stored resolution)."""
+    if logits.shape[-2:] != target.shape[-2:]:
+        logits = F.interpolate(logits, size=tuple(target.shape[-2:]), mode="bilinear", align_corners=False)
+    return logits[0].argmax(dim=0)
+
+
+def check_path(model: SegModel, path: int | None) -> None:
+    from edgefuse.errors import EdgefuseError
+
+    if path is not None and not 0 <= path < model.num_paths:
+        what = "paths" if model.is_dynamic else "path (a static model)"
+        raise EdgefuseError(f"--path {path}: the model has {model.num_paths} {what}, 0..{model.num_paths - 1}")
+
+
 def _num(x: float) -> float | None:
     return None if x is None or (isinstance(x, float) and math.isnan(x)) else float(x)
 
@@ -73,80 +124,69 @@ def _model_batches(samples: list[dict[str, Any]], size: tuple[int, int] | None):
         yield idx, torch.cat([prepared[i][0] for i in idx]), torch.cat([prepared[i][1] for i in idx])
 
 
+def frame_batches(dataset, batch_size: int, input_size: tuple[int, int] | None,
+                  progress: ProgressFn | None = None):
+    """Yield (samples, indices, rgb, depth) per forward over `dataset` in order, `batch_size`
+    frames per loader batch (see _model_batches); `progress(done, total)` after each batch."""
+    # A list collate: frames (and labels) of different sizes cannot be stacked by default.
+    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=0,
+                                         collate_fn=list)
+    done = 0
+    for samples in loader:
+        for idx, rgb, depth in _model_batches(samples, input_size):
+            yield samples, idx, rgb, depth
+        done += len(samples)
+        if progress:
+            progress(done, len(dataset))
+
+
 @torch.no_grad()
 def evaluate(model: SegModel, dataset, batch_size: int = 4, path_madds: Sequence[float] | None = None,
              class_names: Sequence[str] | None = None, progress: ProgressFn | None = None,
-             device: torch.device | str = "cpu", input_size: tuple[int, int] | None = None) -> dict[str, Any]:
+             device: torch.device | str = "cpu", input_size: tuple[int, int] | None = None,
+             path: int | None = None) -> dict[str, Any]:
     """Score `model` on `dataset` (a SegmentationDataset or any dataset of its items) and return
     the JSON-contract report. `path_madds` defaults to the model's measured costs at its input
-    size.
+    size. `path` forces every frame through that path (default: the gate's choice).
 
     Labels are always scored at their stored resolution (ESANet's protocol): with
     `input_size` the model sees frames resized to it and its logits are upsampled
     (bilinear) back to each label's size, so frames of mixed sizes (SUN RGB-D) work."""
     from edgefuse.models.costs import measure_costs
 
+    check_path(model, path)
     was_training = model.training
     model.eval()
-    num_classes = int(model.config.num_classes) if hasattr(model, "config") else dataset.num_classes
-    names = list(class_names or getattr(dataset, "classes", None) or getattr(model.config, "class_names", ())
-                 or [str(i) for i in range(num_classes)])
-    if len(names) != num_classes:
-        raise ValueError(f"{len(names)} class names for a model with {num_classes} classes")
+    names = class_names_for(model, dataset, class_names)
+    num_classes = len(names)
     costs = list(path_madds) if path_madds is not None else measure_costs(model).madds()
     dynamic = model.is_dynamic
     total = _Tally(num_classes, model.num_paths)
     subsets: dict[str, _Tally] = {}
-    has_hard = bool(getattr(dataset, "meta", None)) and any("hard" in m for m in dataset.meta.values())
-    if has_hard:
+    if has_hard_flags(dataset):
         subsets = {"easy": _Tally(num_classes, model.num_paths), "hard": _Tally(num_classes, model.num_paths)}
-    # A list collate: frames (and labels) of different sizes cannot be stacked by default.
-    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=0,
-                                         collate_fn=list)
-    done = 0
     try:
-        for samples in loader:
-            for idx, rgb, depth in _model_batches(samples, input_size):
-                logits, index = model.infer(rgb.to(device), depth.to(device))
-                for j, i in enumerate(idx):
-                    target = samples[i]["label"].to(device) - 1        # 0 void -> -1 ignored
-                    out = logits[j:j + 1]
-                    if out.shape[-2:] != target.shape[-2:]:
-                        out = F.interpolate(out, size=tuple(target.shape[-2:]), mode="bilinear",
-                                            align_corners=False)
-                    pred = out[0].argmax(dim=0)
-                    groups = [total]
-                    if subsets:
-                        groups.append(subsets["hard" if bool(samples[i]["hard"]) else "easy"])
-                    for g in groups:
-                        g.cm.update(pred, target)
-                        g.paths[int(index[j])] += 1
-            done += len(samples)
-            if progress:
-                progress(done, len(dataset))
+        for samples, idx, rgb, depth in frame_batches(dataset, batch_size, input_size, progress):
+            logits, index = model.infer(rgb.to(device), depth.to(device), path)
+            for j, i in enumerate(idx):
+                target = samples[i]["label"].to(device) - 1        # 0 void -> -1 ignored
+                pred = prediction(logits[j:j + 1], target)
+                groups = [total]
+                if subsets:
+                    groups.append(subsets["hard" if bool(samples[i]["hard"]) else "easy"])
+                for g in groups:
+                    g.cm.update(pred, target)
+                    g.paths[int(index[j])] += 1
     finally:
         model.train(was_training)
-    scores = total.cm.scores()
-    return {
-        "miou": _num(scores.miou),
-        "pixel_acc": _num(scores.pixel_acc),
-        "mean_acc": _num(scores.mean_acc),
-        "per_class_iou": {n: v for n, v in zip(names, scores.per_class_iou)},
-        "path_ratio": total.path_ratio(dynamic),
-        "mean_madds": total.mean_madds(costs),
-        "frames": total.frames,
-        "subsets": {name: {"miou": _num(t.cm.scores().miou), "path_ratio": t.path_ratio(dynamic),
-                           "mean_madds": t.mean_madds(costs), "frames": t.frames}
-                    for name, t in subsets.items() if t.frames},
-    }
+    return build_report(total, subsets, names, costs, dynamic)
 
 
-def evaluate_checkpoint(spec: str, data_dir: str, split: str = "test", batch_size: int = 4,
-                        progress: ProgressFn | None = None,
-                        input_size: tuple[int, int] | None = None) -> dict[str, Any]:
-    """Load `spec` (checkpoint path, shipped weights name) and evaluate it on DIR/split, at
-    `input_size` (frames resized, labels scored at their own size) or, by default, at the
-    frames' own size."""
+def load_for_eval(spec: str, data_dir: str, split: str = "test",
+                  input_size: tuple[int, int] | None = None) -> tuple[SegModel, Any, list[float]]:
+    """The model `spec` (checkpoint path, shipped weights name), the dataset DIR/split and the
+    model's path costs measured at the size it will see: `input_size` (frames resized, labels
+    scored at their own size) or, by default, the frames' own size."""
     from edgefuse.checkpoint import load_model
     from edgefuse.data.dataset import SegmentationDataset
     from edgefuse.errors import EdgefuseError
@@ -168,5 +208,14 @@ def evaluate_checkpoint(spec: str, data_dir: str, split: str = "test", batch_siz
         check_bins(loaded.config.context_bins, h, w)
     from edgefuse.models.costs import measure_costs
 
-    costs = measure_costs(model, (h, w)).madds()
-    return evaluate(model, dataset, batch_size, costs, progress=progress, input_size=input_size)
+    return model, dataset, measure_costs(model, (h, w)).madds()
+
+
+def evaluate_checkpoint(spec: str, data_dir: str, split: str = "test", batch_size: int = 4,
+                        progress: ProgressFn | None = None, input_size: tuple[int, int] | None = None,
+                        path: int | None = None) -> dict[str, Any]:
+    """Load `spec` (checkpoint path, shipped weights name) and evaluate it on DIR/split (see
+    load_for_eval for `input_size`); `path` forces every frame through that path."""
+    model, dataset, costs = load_for_eval(spec, data_dir, split, input_size)
+    check_path(model, path)
+    return evaluate(model, dataset, batch_size, costs, progress=progress, input_size=input_size, path=path)

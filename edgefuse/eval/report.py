@@ -45,3 +45,35 @@ def report_table(report: dict[str, Any], title: str = ""):
     from rich.console import Group
 
     return Group(table, per_class)
+
+
+def oracle_table(report: dict[str, Any], title: str = ""):
+    """`edgefuse eval --oracle`: forced paths, the gate and the oracle, then agreement."""
+    from rich.console import Group
+    from rich.table import Table
+
+    unit = report.get("unit", "path")
+    table = Table(title=title or None)
+    for col in ("policy", "GMAC", "mIoU %", "easy %", "hard %", f"{unit} ratio"):
+        table.add_column(col, justify="left" if col == "policy" else "right", no_wrap=col.endswith("ratio"))
+
+    def sub(rep, name):
+        s = rep["subsets"].get(name)
+        return _pct(s["miou"]) if s else "-"
+
+    rows = [(f"forced {unit} {k}", r) for k, r in enumerate(report["forced"])]
+    rows += [("the gate", report["gate"]), (f"oracle ({report['tolerance']:g} pts)", report["oracle"])]
+    for name, r in rows:
+        table.add_row(name, _gmac(r["mean_madds"]), _pct(r["miou"]), sub(r, "easy"), sub(r, "hard"),
+                      _ratio(r["path_ratio"]))
+    agree = Table(title=f"gate vs oracle (tolerance {report['tolerance']:g} points of pixel accuracy)")
+    for col in ("frames", "n", "same choice", "within tolerance", "cheaper", "costlier"):
+        agree.add_column(col, justify="left" if col == "frames" else "right")
+    for name, a in report["agreement"].items():
+        agree.add_row(name, str(a["frames"]), f"{100 * a['exact']:.1f}%", f"{100 * a['within_tolerance']:.1f}%",
+                      f"{100 * a['cheaper']:.1f}%", f"{100 * a['costlier']:.1f}%")
+    d = report["distance"]
+    gap = "-" if d["gap"] is None else f"{100 * d['gap']:.2f}"
+    line = (f"distance to the oracle curve at the gate's cost ({_gmac(d['gate_madds'])} GMAC): "
+            f"{gap} mIoU (oracle {_pct(d['oracle_miou_at_gate_cost'])}, gate {_pct(d['gate_miou'])})")
+    return Group(table, agree, line)

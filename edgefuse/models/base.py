@@ -28,13 +28,16 @@ Features = dict[str, torch.Tensor]
 @dataclass
 class SegOutput:
     """Training-mode output. `gate_weights` is N x P (one-hot straight-through or soft);
-    `path_index` is the path each sample took (None where every path ran, soft mode)."""
+    `path_index` is the path each sample took (None where every path ran, soft mode).
+    `path_outputs` holds every path's own output where every path ran on every sample
+    ('supervised' mode; `logits` is then the gate's argmax path per sample)."""
 
     logits: torch.Tensor
     side: tuple[torch.Tensor, ...] = ()
     gate_logits: torch.Tensor | None = None
     gate_weights: torch.Tensor | None = None
     path_index: torch.Tensor | None = None
+    path_outputs: tuple["SegOutput", ...] = ()
 
 
 def as_seg_output(out) -> SegOutput:
@@ -75,14 +78,48 @@ def run_paths_blended(model: "SegModel", feats: Features, weights: torch.Tensor,
     return SegOutput(mix, side, logits, weights, None)  # type: ignore[arg-type]
 
 
-def gated_train_forward(model: "SegModel", feats: Features, logits: torch.Tensor, mode: str,
-                        tau: float) -> SegOutput:
+def run_paths_all(model: "SegModel", feats: Features, logits: torch.Tensor) -> SegOutput:
+    """Every path on every sample, each output kept apart (`path_outputs`): each path's loss
+    trains that path, and the per-sample path losses supervise the gate (train/losses.py
+    gate_term). `logits` is the gate's argmax path per sample (what inference would run)."""
+    outs = tuple(as_seg_output(model.run_path(k, feats)) for k in range(model.num_paths))
+    index = logits.detach().argmax(1)
+    stacked = torch.stack([o.logits.detach() for o in outs], dim=1)     # N x P x C x H x W
+    chosen = stacked[torch.arange(index.shape[0], device=index.device), index]
+    return SegOutput(chosen, (), logits, None, index, outs)
+
+
+def gated_train_forward(model: "SegModel", feats: Features, mode: str, tau: float) -> SegOutput:
     """DynMM's training forward by gate mode (Sec. 3.4), shared by fusion- and modality-level:
     - 'random': stage I, a uniformly random path per sample (every path trains);
     - 'gumbel_hard': straight-through Gumbel-softmax, each sample through its path only;
-    - 'gumbel_soft': every path runs, outputs blended by the soft weights."""
+    - 'gumbel_soft': every path runs, outputs blended by the soft weights;
+    - 'supervised': every path runs on every sample and each trains on its own loss; the gate
+      learns to predict the paths' per-sample losses (issue 13). It sees the stem features
+      detached, so its regression never reshapes the stem the paths share;
+    - 'routed': each sample through the gate's argmax path, as deployed; the gate is not
+      trained, the network learns the frames the gate sends each path (DynMM's joint stage
+      with the decision taken as at run time)."""
     from edgefuse.models.gumbel import gumbel_softmax
 
+    if mode == "supervised":
+        logits = model.gate({n: t.detach() for n, t in feats.items()})
+        assert logits is not None
+        return run_paths_all(model, feats, logits)
+    if mode == "routed":
+        gate_net = model.gate_net  # type: ignore[attr-defined]
+        was_training = gate_net.training
+        gate_net.eval()            # route as deployed: the gate's BatchNorm on its running statistics
+        try:
+            with torch.no_grad():
+                logits = model.gate(feats)
+        finally:
+            gate_net.train(was_training)
+        assert logits is not None
+        index = logits.argmax(1)
+        return run_paths_grouped(model, feats, index, F.one_hot(index, model.num_paths).to(logits.dtype), logits)
+    logits = model.gate(feats)
+    assert logits is not None
     if mode == "random":
         index = torch.randint(0, model.num_paths, (logits.shape[0],), device=logits.device)
         return run_paths_grouped(model, feats, index, F.one_hot(index, model.num_paths).to(logits.dtype), logits)
@@ -91,7 +128,8 @@ def gated_train_forward(model: "SegModel", feats: Features, logits: torch.Tensor
         return run_paths_grouped(model, feats, weights.argmax(1), weights, logits)
     if mode == "gumbel_soft":
         return run_paths_blended(model, feats, gumbel_softmax(logits, tau, hard=False), logits)
-    raise ConfigError(f"unknown gate_mode {mode!r}: use 'random', 'gumbel_hard' or 'gumbel_soft'")
+    raise ConfigError(f"unknown gate_mode {mode!r}: use 'random', 'gumbel_hard', 'gumbel_soft', 'supervised' "
+                      "or 'routed'")
 
 class InputNorm(nn.Module):
     """RGB: /255 then mean/std (ImageNet). Depth: (d - mean) / std where valid, 0 where the
@@ -167,6 +205,34 @@ class SegModel(nn.Module):
         return self.feature_names
 
     # --- shared -----------------------------------------------------------------------
+    _network_frozen: bool = False
+
+    def freeze_network(self, frozen: bool = True) -> None:
+        """Train the gate only: every parameter outside `gate_net` stops taking gradients and
+        every module outside it stays in eval mode (BatchNorm uses, and never updates, its
+        running statistics), so a gate stage leaves the network bit-identical."""
+        self._network_frozen = bool(frozen)
+        for name, p in self.named_parameters():
+            if not name.startswith("gate_net."):
+                p.requires_grad_(not frozen)
+        self.train(self.training)
+
+    @property
+    def network_frozen(self) -> bool:
+        return self._network_frozen
+
+    def train(self, mode: bool = True) -> "SegModel":
+        # The override, not the trainer, keeps a frozen network in eval mode: model.train() is
+        # called from many places (the trainer's start, per-stage evaluation restoring train
+        # mode, costs.measure_costs restoring the previous mode, user loops); each would
+        # otherwise have to remember to re-freeze.
+        super().train(mode)
+        if self._network_frozen:
+            for name, child in self.named_children():
+                if name != "gate_net":
+                    child.eval()
+        return self
+
     @property
     def num_paths(self) -> int:
         return len(self.paths)
@@ -225,7 +291,10 @@ class SegModel(nn.Module):
         return result
 
     def path_module(self, k: int) -> PathModule:
-        return PathModule(self, k)
+        pm = PathModule(self, k)
+        if self._network_frozen:   # PathModule follows the model's mode: a frozen network stays in eval
+            pm.eval()
+        return pm
 
     def stem_gate_module(self) -> StemGateModule:
         return StemGateModule(self)

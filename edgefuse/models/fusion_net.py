@@ -101,11 +101,11 @@ class FusionSegNet(SegModel):
         - 'random': stage I, a uniformly random path per sample (DynMM Sec. 3.4);
         - 'gumbel_hard': straight-through Gumbel-softmax, each sample runs only its path and
           its output is scaled by the one-hot weight (1 forward, soft gradient backward);
-        - 'gumbel_soft': every path runs and outputs are blended by the soft weights.
+        - 'gumbel_soft': every path runs and outputs are blended by the soft weights;
+        - 'supervised': every path runs and trains on its own loss; the gate learns to
+          predict the per-sample path losses (models/base.py gated_train_forward).
         `path` forces one path for all samples (static training of one path)."""
         feats = self.stem(rgb, depth)
         if not self.is_dynamic or path is not None:
             return as_seg_output(self.run_path(path or 0, feats))
-        logits = self.gate(feats)
-        assert logits is not None
-        return gated_train_forward(self, feats, logits, self.gate_mode, self.tau)
+        return gated_train_forward(self, feats, self.gate_mode, self.tau)

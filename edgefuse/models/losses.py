@@ -26,3 +26,44 @@ def resource_loss(gate_weights: torch.Tensor, path_madds: torch.Tensor) -> torch
     normalised by the most expensive path, so lambda is comparable across models."""
     costs = path_madds.to(gate_weights) / path_madds.max()
     return (gate_weights * costs).sum(dim=1).mean()
+
+
+def per_sample_loss(logits: torch.Tensor, target: torch.Tensor, class_weights: torch.Tensor | None = None,
+                    ignore_index: int = -1) -> torch.Tensor:
+    """N per-sample cross-entropies, each normalised like F.cross_entropy's mean (by the sum
+    of the class weights of the sample's labelled pixels); 0 for a sample without labels."""
+    pix = F.cross_entropy(logits, target, weight=class_weights, ignore_index=ignore_index, reduction="none")
+    valid = target != ignore_index
+    w = valid.to(pix.dtype)
+    if class_weights is not None:
+        w = w * class_weights.to(pix.dtype)[target.clamp_min(0)]
+    return pix.flatten(1).sum(1) / w.flatten(1).sum(1).clamp_min(1e-6)
+
+
+def per_sample_error(logits: torch.Tensor, target: torch.Tensor, ignore_index: int = -1) -> torch.Tensor:
+    """N per-sample pixel errors (1 - pixel accuracy over the labelled pixels; 0 without labels)."""
+    valid = target != ignore_index
+    wrong = (logits.argmax(dim=1) != target) & valid
+    return wrong.flatten(1).sum(1).to(logits.dtype) / valid.flatten(1).sum(1).clamp_min(1).to(logits.dtype)
+
+
+def gate_regression_loss(gate_logits: torch.Tensor, path_losses: torch.Tensor, path_madds: torch.Tensor,
+                         lam: float, temperature: float | None = None) -> torch.Tensor:
+    """The supervised gate's objective (issue 13), from each path's per-sample loss plus lam
+    times its cost share C_k / max C (lam: DynMM's resource weight, applied per sample):
+    - temperature None: the logits regress -(loss_k + lam C_k / max C), both sides centred
+      over the paths (a softmax/argmax ignores a per-sample shift, and centring removes how
+      hard the frame is for every path alike, which the gate need not predict);
+    - temperature T: cross-entropy to the soft target softmax(-(loss_k + lam C_k / max C) / T),
+      which weighs the paths that matter (the cheap good ones) over predicting every loss.
+    Either way the argmax tends to the path with the least expected loss + lam x cost, and the
+    logits are in (loss / T) units, so lam can be moved after training by shifting them.
+    `path_losses` is N x P and carries no gradient."""
+    costs = path_madds.to(gate_logits) / path_madds.max()
+    score = -(path_losses.detach() + lam * costs)
+    if temperature is not None:
+        target = F.softmax(score / temperature, dim=1)
+        return -(target * F.log_softmax(gate_logits, dim=1)).sum(dim=1).mean()
+    target = score - score.mean(dim=1, keepdim=True)
+    pred = gate_logits - gate_logits.mean(dim=1, keepdim=True)
+    return F.mse_loss(pred, target)

@@ -96,7 +96,6 @@ class ModalityDynMM(SegModel):
         # Gated training state (set by the trainer), as FusionSegNet: see train_forward.
         self.gate_mode = "gumbel_hard"
         self.tau = 1.0
-        self._experts_frozen = False  # freeze_experts: the experts stay in eval mode
 
     # --- stem and gate ------------------------------------------------------------------
     def stem(self, rgb: torch.Tensor, depth: torch.Tensor) -> Features:
@@ -138,34 +137,13 @@ class ModalityDynMM(SegModel):
 
     # --- training -----------------------------------------------------------------------
     def freeze_experts(self, frozen: bool = True) -> None:
-        """Stage II as the official code: train the gate with the experts fixed. Frozen means
-        no gradients *and* eval mode: BatchNorm uses (and never updates) its running
-        statistics, so a gate stage leaves every expert parameter and buffer unchanged."""
-        self._experts_frozen = bool(frozen)
-        for p in self.experts.parameters():
-            p.requires_grad_(not frozen)
-        self.experts.train(self.training and not frozen)
+        """Stage II as the official code: train the gate with the experts fixed (no gradients,
+        eval mode; SegModel.freeze_network: the experts are this model's whole network)."""
+        self.freeze_network(frozen)
 
     @property
     def experts_frozen(self) -> bool:
-        return self._experts_frozen
-
-    def train(self, mode: bool = True) -> ModalityDynMM:
-        # The override, not the trainer, keeps frozen experts in eval mode: the frozen state is
-        # the model's own, and model.train() is called from many places (the trainer's start,
-        # its per-stage evaluation restoring train mode, costs.measure_costs restoring the
-        # previous mode, user loops); each would otherwise have to remember to re-freeze.
-        super().train(mode)
-        if self._experts_frozen:
-            self.experts.eval()
-        return self
-
-    def path_module(self, k: int):
-        # PathModule follows the model's mode (models/base.py): frozen experts stay in eval.
-        pm = super().path_module(k)
-        if self._experts_frozen:
-            pm.eval()
-        return pm
+        return self.network_frozen
 
     def load_experts(self, sources: Sequence[str | Path | SegModel | None]) -> list[int]:
         """"Experts first" (Sec. 3.1): initialise expert k from trained static network
@@ -198,14 +176,13 @@ class ModalityDynMM(SegModel):
         - 'random': stage I, a uniformly random expert per sample (every expert trains);
         - 'gumbel_hard': straight-through Gumbel-softmax; each sample runs only its expert
           (grouped by expert), scaled by its one-hot weight so the gate gets the soft gradient;
-        - 'gumbel_soft': every expert runs and outputs are blended by the soft weights.
+        - 'gumbel_soft': every expert runs and outputs are blended by the soft weights;
+        - 'supervised': every expert runs; the gate learns to predict their per-sample losses.
         `path` forces one expert for all samples (stage I, one expert at a time)."""
         feats = self.stem(rgb, depth)
         if path is not None:
             return as_seg_output(self.run_path(path, feats))
-        logits = self.gate(feats)
-        assert logits is not None
-        return gated_train_forward(self, feats, logits, self.gate_mode, self.tau)
+        return gated_train_forward(self, feats, self.gate_mode, self.tau)
 
 
 # Config fields that must agree between an expert and the checkpoint it is loaded from

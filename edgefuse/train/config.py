@@ -35,7 +35,16 @@ class GateMode(str, enum.Enum):
     RANDOM = "random"            # stage I: uniform random path per sample
     GUMBEL_HARD = "gumbel_hard"  # stage II: straight-through Gumbel-softmax
     GUMBEL_SOFT = "gumbel_soft"  # stage II: every path runs, blended by soft weights
+    SUPERVISED = "supervised"    # every path runs and trains; the gate regresses their losses (+ cost)
+    ROUTED = "routed"            # each sample through the gate's argmax path; the network trains, the gate not
     FIXED = "fixed"              # every sample through `StageConfig.path` (static models)
+
+
+class GateTarget(str, enum.Enum):
+    """What a 'supervised' gate learns to predict per path and frame (train/losses.py)."""
+
+    LOSS = "loss"      # the class-weighted cross-entropy the network trains on
+    ERROR = "error"    # the pixel error (1 - pixel accuracy) of the path's prediction
 
 
 class ClassWeighting(str, enum.Enum):
@@ -155,10 +164,15 @@ class StageConfig:
     budget: float | None = None         # penalise only mean cost above this share of max C
     cen_l1: float = 0.0                 # CEN l1 on the designated BN gammas (paper 5e-3, code 2e-4)
     freeze_experts: bool = False        # modality-level DynMM stage II: train the gate only
+    freeze_network: bool = False        # any DynMM: train the gate only (network frozen, BN in eval)
+    gate_temperature: float | None = None  # 'supervised': None regresses path scores, T: soft target at T
+    gate_target: GateTarget = GateTarget.LOSS  # 'supervised': the per-path score the gate learns
 
     def __post_init__(self) -> None:
         if self.epochs < 0:
             raise ConfigError(f"stage {self.name!r}: epochs must be >= 0")
+        if self.gate_temperature is not None and self.gate_temperature <= 0:
+            raise ConfigError(f"stage {self.name!r}: gate_temperature must be > 0 (or null: regression)")
         if self.tau_start <= 0 or self.tau_end <= 0:
             raise ConfigError(f"stage {self.name!r}: Gumbel temperatures must be > 0")
         if self.resource_lambda < 0 or self.cen_l1 < 0:

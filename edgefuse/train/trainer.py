@@ -28,7 +28,7 @@ from edgefuse.models.gumbel import TemperatureSchedule
 from edgefuse.train import distributed as D
 from edgefuse.train.class_weights import median_frequency_weights
 from edgefuse.train.config import AugmentConfig, ClassWeighting, GateMode, ModelSpec, StageConfig, TrainConfig
-from edgefuse.train.losses import resource_term, task_loss
+from edgefuse.train.losses import gate_term, path_losses, resource_term, task_loss
 from edgefuse.train.schedules import build_optimizer, build_scheduler
 from edgefuse.train.state import LAST_WEIGHTS, Position, load_state, save_state
 
@@ -111,36 +111,67 @@ def class_weights_for(dataset, kind: ClassWeighting) -> torch.Tensor | None:
 class TrainStep(torch.nn.Module):
     """Forward *and* loss of one step, as one module: DDP finds the parameters a step left
     unused by walking back from the outputs, so the output must be the loss itself (the gate
-    logits of a stage-I step, which feed no loss, would otherwise count as used)."""
+    logits of a stage-I step, which feed no loss, would otherwise count as used).
+
+    `loss_cache` (a dict, 'supervised' mode with the network frozen and frames not augmented):
+    the paths' per-sample losses are then constants, so they are kept by frame name after the
+    first epoch and later steps run only the stem and the gate."""
 
     def __init__(self, model: SegModel, stage: StageConfig, class_weights: torch.Tensor | None,
-                 path_madds: torch.Tensor | None) -> None:
+                 path_madds: torch.Tensor | None, loss_cache: dict[str, torch.Tensor] | None = None) -> None:
         super().__init__()
         self.model = model
         self.stage = stage
         self.class_weights = class_weights
         self.path_madds = path_madds
+        self.loss_cache = loss_cache
 
-    def forward(self, rgb: torch.Tensor, depth: torch.Tensor, target: torch.Tensor, path: int | None):
+    def forward(self, rgb: torch.Tensor, depth: torch.Tensor, target: torch.Tensor, path: int | None,
+                keys: list[str] | None = None):
+        cache = self.loss_cache if keys is not None else None
+        if cache is not None and all(k in cache for k in keys):  # type: ignore[union-attr]
+            return self._cached_gate_step(rgb, depth, torch.stack([cache[k] for k in keys]).to(rgb.device))
         out = self.model(rgb, depth, path)
         loss_task = task_loss(self.model, out, target, self.class_weights, self.stage)
         loss_res = resource_term(out, self.path_madds, self.stage)
-        loss = loss_task if loss_res is None else loss_task + loss_res
+        losses = path_losses(out, target, self.class_weights, self.stage)
+        if cache is not None and losses is not None:
+            cache.update({k: v.cpu() for k, v in zip(keys, losses)})  # type: ignore[arg-type]
+        loss_gate = gate_term(out.gate_logits, losses, self.path_madds, self.stage)
+        loss = loss_task
+        for extra in (loss_res, loss_gate):
+            if extra is not None:
+                loss = loss + extra
         if out.path_index is not None:
             index = out.path_index.detach()
         else:  # every sample through one path (static, forced) or soft blend (counted as argmax)
             index = (out.gate_weights.detach().argmax(1) if out.gate_weights is not None
                      else torch.full((rgb.shape[0],), path or 0, dtype=torch.long, device=rgb.device))
         zero = loss.new_zeros(())
-        return loss, loss_task.detach(), (loss_res.detach() if loss_res is not None else zero), index
+        return (loss, loss_task.detach(), (loss_res.detach() if loss_res is not None else zero),
+                (loss_gate.detach() if loss_gate is not None else zero), index)
+
+    def _cached_gate_step(self, rgb: torch.Tensor, depth: torch.Tensor, losses: torch.Tensor):
+        """Stem (frozen) and gate only; the task loss reported is the mean cached path loss."""
+        with torch.no_grad():
+            feats = self.model.stem(rgb, depth)
+        logits = self.model.gate(feats)
+        loss = gate_term(logits, losses, self.path_madds, self.stage)
+        assert loss is not None
+        zero = loss.new_zeros(())
+        return loss, losses.mean().detach(), zero, loss.detach(), logits.detach().argmax(1)
 
 
 def _configure_stage(model: SegModel, stage: StageConfig) -> int | None:
     """Set the model's training mode for `stage`; return the forced path (or None)."""
-    if stage.freeze_experts or hasattr(model, "freeze_experts"):
-        if not hasattr(model, "freeze_experts"):
-            raise EdgefuseError(f"stage {stage.name!r}: freeze_experts applies to modality-level DynMM only")
-        model.freeze_experts(stage.freeze_experts)  # type: ignore[operator]
+    if stage.freeze_experts and not hasattr(model, "freeze_experts"):
+        raise EdgefuseError(f"stage {stage.name!r}: freeze_experts applies to modality-level DynMM only "
+                            "(freeze_network freezes any DynMM's network)")
+    if stage.freeze_network and not model.is_dynamic:
+        raise EdgefuseError(f"stage {stage.name!r}: freeze_network trains a DynMM's gate alone; "
+                            f"{model.config.name or model.config.family.value} has no gate")
+    if model.is_dynamic:
+        model.freeze_network(stage.freeze_network or stage.freeze_experts)
     if stage.gate_mode is GateMode.FIXED:
         if not 0 <= stage.path < model.num_paths:
             raise EdgefuseError(f"stage {stage.name!r}: path {stage.path} not in 0..{model.num_paths - 1}")
@@ -252,7 +283,11 @@ def _train(cfg: TrainConfig, ctx: D.DistContext, resume: bool, command: str | No
                 rng = state["rng"]
                 torch.set_rng_state(rng[ctx.rank] if ctx.rank < len(rng) else rng[0])
                 start_epoch, step = pos.epoch, pos.step
-            net = D.wrap_model(TrainStep(model, stage, class_weights, path_madds), ctx, model.is_dynamic)
+            # The paths' losses are constants when only the gate trains on frames as stored.
+            constant = (stage.gate_mode is GateMode.SUPERVISED and model.is_dynamic and model.network_frozen
+                        and cfg.data.augment is None)
+            net = D.wrap_model(TrainStep(model, stage, class_weights, path_madds, {} if constant else None),
+                               ctx, model.is_dynamic)
             tau = TemperatureSchedule(stage.tau_start, stage.tau_end, max(stage.epochs * steps_per_epoch - 1, 1))
             task = bar.add_task(f"{stage.name}", total=stage.epochs * steps_per_epoch,
                                 completed=start_epoch * steps_per_epoch, loss="-")
@@ -264,14 +299,15 @@ def _train(cfg: TrainConfig, ctx: D.DistContext, resume: bool, command: str | No
                 sampler.set_epoch(global_epoch)
                 base.set_epoch(global_epoch)
                 t0 = time.perf_counter()
-                sums = {"loss": 0.0, "task": 0.0, "resource": 0.0}
+                sums = {"loss": 0.0, "task": 0.0, "resource": 0.0, "gate": 0.0}
                 path_counts = torch.zeros(model.num_paths, dtype=torch.long)
                 for batch in loader:
                     rgb = batch["rgb"].to(ctx.device)
                     depth = batch["depth"].to(ctx.device)
                     target = batch["label"].to(ctx.device) - 1   # void 0 -> ignore_index -1
                     model.tau = tau(step)  # type: ignore[attr-defined]
-                    loss, loss_task, loss_res, path_index = net(rgb, depth, target, forced_path)
+                    loss, loss_task, loss_res, loss_gate, path_index = net(rgb, depth, target, forced_path,
+                                                                           batch.get("stem"))
                     if not torch.isfinite(loss):
                         raise EdgefuseError(f"loss became {loss.item()} at stage {stage.name!r} epoch "
                                             f"{epoch + 1} step {step}; lower the learning rate")
@@ -283,12 +319,14 @@ def _train(cfg: TrainConfig, ctx: D.DistContext, resume: bool, command: str | No
                     sums["loss"] += float(loss.detach())
                     sums["task"] += float(loss_task)
                     sums["resource"] += float(loss_res)
+                    sums["gate"] += float(loss_gate)
                     path_counts += torch.bincount(path_index.cpu(), minlength=model.num_paths)
                     bar.update(task, advance=1, loss=f"{float(loss.detach()):.3f}")
                 epochs_run += 1
                 n = max(steps_per_epoch, 1)
                 record = {"stage": stage.name, "epoch": epoch + 1, "loss": sums["loss"] / n,
                           "task_loss": sums["task"] / n, "resource_loss": sums["resource"] / n,
+                          "gate_loss": sums["gate"] / n,
                           "lr": float(optimizer.param_groups[0]["lr"]), "tau": float(getattr(model, "tau", 1.0)),
                           "path_counts": path_counts.tolist(), "seconds": round(time.perf_counter() - t0, 2)}
                 history.append(record)
