@@ -48,10 +48,10 @@ def write_result(out_dir: str | Path, name: str, data: dict, markdown: str) -> N
     print(markdown)
 
 
-def bundle_or_export(bundle: str | None, model: str, size: tuple[int, int], tmp: str | Path,
+def bundle_or_export(bundle: str | None, model: str, size: tuple[int, int] | None, tmp: str | Path,
                      verify_frames: int = 1) -> str:
-    """`bundle` when given, else `model` exported into `tmp` at `size`. A registry name is
-    randomly initialised from seed 0, so every run (and the caller's own build_model after
+    """`bundle` when given, else `model` exported into `tmp` at `size` (None: the model's
+    own input size). A registry name is randomly initialised from seed 0, so every run (and the caller's own build_model after
     torch.manual_seed(0)) gets the same weights."""
     if bundle is not None:
         return bundle
@@ -61,6 +61,6 @@ def bundle_or_export(bundle: str | None, model: str, size: tuple[int, int], tmp:
 
     torch.manual_seed(0)
     out = str(Path(tmp) / "bundle")
-    print(f"exporting {model} at {size[0]}x{size[1]} ...", file=sys.stderr, flush=True)
+    print(f"exporting {model}" + (f" at {size[0]}x{size[1]}" if size else "") + " ...", file=sys.stderr, flush=True)
     export_bundle(model, out, input_size=size, force=True, verify_frames=verify_frames)
     return out
