@@ -18,7 +18,8 @@ import time
 from collections import deque
 from typing import Any, Callable, Iterator
 
-from edgefuse.cameras.base import Frame, FrameError, SourceDisconnected
+from edgefuse.cameras.base import Frame, FrameError, FrameSource, SourceDisconnected
+from edgefuse.errors import EdgefuseError
 
 log = logging.getLogger(__name__)
 
@@ -202,3 +203,51 @@ def start_capture(source: "Any", grab: Callable[[], Frame | None], reconnect: Ca
     return LiveCapture(grab, name=source.name, queue_size=options.queue_size, reconnect=reconnect,
                        backoff=tuple(options.retry_backoff), give_up_after=options.give_up_after,
                        on_status=source.on_status).start()
+
+
+class DeviceSource(FrameSource):
+    """A camera read by a `LiveCapture` thread (RealSense, Open3D's RealSense, OpenCV).
+
+    Subclasses open and close the device (`_start`, raising SourceDisconnected when it is
+    absent; `_stop`, safe to call twice) and read one frame (`_grab`). This class does the
+    rest, the same for every camera: a device missing at start-up is a one-line error naming
+    the source, a disconnect is recovered by stopping and starting again, and closing stops
+    the thread before the device."""
+
+    _capture: LiveCapture | None = None
+
+    @property
+    def dropped(self) -> int:
+        return self._capture.dropped if self._capture is not None else 0
+
+    def _start(self) -> None:
+        raise NotImplementedError
+
+    def _stop(self) -> None:
+        raise NotImplementedError
+
+    def _grab(self) -> Frame | None:
+        raise NotImplementedError
+
+    def _reconnect(self) -> None:
+        self._stop()
+        self._start()
+
+    def _start_device(self) -> None:
+        try:
+            self._start()
+        except SourceDisconnected as exc:
+            raise EdgefuseError(f"{self.name}: {exc}") from exc
+
+    def _start_capture(self) -> None:
+        self._capture = start_capture(self, self._grab, self._reconnect, self.options)  # type: ignore[attr-defined]
+
+    def _close(self) -> None:
+        if self._capture is not None:
+            self._capture.stop()
+            self._capture = None
+        self._stop()
+
+    def _frames(self) -> Iterator[Frame]:
+        assert self._capture is not None
+        yield from self._capture

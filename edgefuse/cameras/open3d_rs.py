@@ -34,7 +34,7 @@ from edgefuse.cameras.base import (
     SourceOptions,
     SourceSpec,
 )
-from edgefuse.cameras.live import LiveCapture, start_capture
+from edgefuse.cameras.live import DeviceSource, LiveCapture
 from edgefuse.cameras.realsense import check_record_path, record_segment
 from edgefuse.cameras.rs_frames import depth_to_mm
 from edgefuse.errors import ConfigError, EdgefuseError, require
@@ -159,7 +159,7 @@ class Open3DRealSenseOptions(SourceOptions):
     give_up_after: float | None = None
 
 
-class Open3DRealSenseSource(FrameSource):
+class Open3DRealSenseSource(DeviceSource):
     """`open3d-realsense[:SERIAL]`: a live camera through `o3d.t.io.RealSenseSensor`."""
 
     Options = Open3DRealSenseOptions
@@ -183,10 +183,6 @@ class Open3DRealSenseSource(FrameSource):
     @classmethod
     def from_spec(cls, spec: SourceSpec, options: Open3DRealSenseOptions) -> "Open3DRealSenseSource":
         return cls(spec.target, options)
-
-    @property
-    def dropped(self) -> int:
-        return self._capture.dropped if self._capture is not None else 0
 
     def sensor_config(self) -> dict[str, str]:
         """Open3D's RealSenseSensorConfig map for these options."""
@@ -227,10 +223,6 @@ class Open3DRealSenseSource(FrameSource):
                 pass   # already stopped by the disconnect
             self._sensor = None
 
-    def _reconnect(self) -> None:
-        self._stop()
-        self._start()
-
     def _grab(self) -> Frame | None:
         try:
             image = self._sensor.capture_frame(True, self.options.align)
@@ -247,18 +239,5 @@ class Open3DRealSenseSource(FrameSource):
 
     def _open(self) -> None:
         self.o3d = _open3d()
-        try:
-            self._start()
-        except SourceDisconnected as exc:
-            raise EdgefuseError(f"{self.name}: {exc}") from exc
-        self._capture = start_capture(self, self._grab, self._reconnect, self.options)
-
-    def _close(self) -> None:
-        if self._capture is not None:
-            self._capture.stop()
-            self._capture = None
-        self._stop()
-
-    def _frames(self) -> Iterator[Frame]:
-        assert self._capture is not None
-        yield from self._capture
+        self._start_device()
+        self._start_capture()

@@ -25,14 +25,13 @@ import numpy as np
 
 from edgefuse.cameras.base import (
     Frame,
-    FrameSource,
     Intrinsics,
     SourceDisconnected,
     SourceOptions,
     SourceSpec,
 )
-from edgefuse.cameras.live import LiveCapture, start_capture
-from edgefuse.errors import ConfigError, EdgefuseError, require
+from edgefuse.cameras.live import DeviceSource, LiveCapture
+from edgefuse.errors import ConfigError, require
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +70,7 @@ def _parse_target(target: str) -> tuple[Any, bool]:
                       f"e.g. opencv:0, opencv:/dev/video2, opencv:run.mp4, opencv:rtsp://host/stream")
 
 
-class OpenCVSource(FrameSource):
+class OpenCVSource(DeviceSource):
     Options = OpenCVOptions
     #: Said once when the source opens (and why the run takes the RGB-only path).
     COLOUR_ONLY = "colour-only camera: no depth, every frame takes the RGB-only path (depth_missing)"
@@ -99,10 +98,6 @@ class OpenCVSource(FrameSource):
     @staticmethod
     def _target(target: str) -> tuple[Any, bool]:
         return _parse_target(target)
-
-    @property
-    def dropped(self) -> int:
-        return self._capture.dropped if self._capture is not None else 0
 
     # --- the capture device ---
     def _api(self) -> int:
@@ -137,10 +132,6 @@ class OpenCVSource(FrameSource):
         if self._cap is not None:
             self._cap.release()
             self._cap = None
-
-    def _reconnect(self) -> None:
-        self._stop()
-        self._start()
 
     def _read(self) -> tuple[np.ndarray, np.ndarray | None, dict[str, Any]] | None:
         """One (rgb, depth, meta) from the open capture; None at the end of a file."""
@@ -191,13 +182,10 @@ class OpenCVSource(FrameSource):
         self.cv2 = require("cv2", "viz", "the opencv / openni cameras read through OpenCV's VideoCapture")
         self._check_build()
         self._count = 0
-        try:
-            self._start()
-        except SourceDisconnected as exc:
-            raise EdgefuseError(f"{self.name}: {exc}") from exc
+        self._start_device()
         self._announce()
         if self.is_live:
-            self._capture = start_capture(self, self._grab, self._reconnect, self.options)
+            self._start_capture()
 
     def _check_build(self) -> None:
         """Sources that need a particular OpenCV backend refuse a build without it."""
@@ -207,12 +195,6 @@ class OpenCVSource(FrameSource):
         log.warning("%s", msg)
         if self.on_status is not None:
             self.on_status(msg)
-
-    def _close(self) -> None:
-        if self._capture is not None:
-            self._capture.stop()
-            self._capture = None
-        self._stop()
 
     def _frames(self) -> Iterator[Frame]:
         if self._capture is not None:

@@ -14,17 +14,16 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from edgefuse.cameras.base import (
     Frame,
-    FrameSource,
     Intrinsics,
     SourceDisconnected,
     SourceOptions,
     SourceSpec,
 )
-from edgefuse.cameras.live import LiveCapture, start_capture
+from edgefuse.cameras.live import DeviceSource, LiveCapture
 from edgefuse.cameras.rs_frames import frameset_to_frame, intrinsics_of
 from edgefuse.errors import ConfigError, EdgefuseError, require
 
@@ -55,7 +54,7 @@ class RealSenseOptions(SourceOptions):
     record: str | None = None
 
 
-class RealSenseSource(FrameSource):
+class RealSenseSource(DeviceSource):
     Options = RealSenseOptions
     is_live = True
 
@@ -80,16 +79,12 @@ class RealSenseSource(FrameSource):
     def from_spec(cls, spec: SourceSpec, options: RealSenseOptions) -> "RealSenseSource":
         return cls(spec.target, options)
 
-    @property
-    def dropped(self) -> int:
-        return self._capture.dropped if self._capture is not None else 0
-
     # --- device ---
     def _connected_serials(self) -> list[str]:
         rs = self.rs
         return [d.get_info(rs.camera_info.serial_number) for d in rs.context().query_devices()]
 
-    def _start_pipeline(self) -> None:
+    def _start(self) -> None:
         rs = self.rs
         serials = self._connected_serials()
         if not serials:
@@ -124,17 +119,13 @@ class RealSenseSource(FrameSource):
         self.device_serial = device.get_info(rs.camera_info.serial_number)
         self._pipeline = pipeline
 
-    def _stop_pipeline(self) -> None:
+    def _stop(self) -> None:
         if self._pipeline is not None:
             try:
                 self._pipeline.stop()
             except RuntimeError:
                 pass  # already stopped by the disconnect
             self._pipeline = None
-
-    def _reconnect(self) -> None:
-        self._stop_pipeline()
-        self._start_pipeline()
 
     def _grab(self) -> Frame | None:
         try:
@@ -156,21 +147,8 @@ class RealSenseSource(FrameSource):
         if self.options.record is not None:
             check_record_path(self.options.record, librealsense_record_suffix(self.rs),
                               f"librealsense {getattr(self.rs, '__version__', '')}")
-        try:
-            self._start_pipeline()
-        except SourceDisconnected as exc:
-            raise EdgefuseError(f"{self.name}: {exc}") from exc
-        self._capture = start_capture(self, self._grab, self._reconnect, self.options)
-
-    def _close(self) -> None:
-        if self._capture is not None:
-            self._capture.stop()
-            self._capture = None
-        self._stop_pipeline()
-
-    def _frames(self) -> Iterator[Frame]:
-        assert self._capture is not None
-        yield from self._capture
+        self._start_device()
+        self._start_capture()
 
 
 def record_segment(path: str | Path, segment: int) -> Path:

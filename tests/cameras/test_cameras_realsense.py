@@ -130,7 +130,7 @@ def test_live_frames_aligned_in_mm_and_reconnect(monkeypatch):
         # 3 framesets, then a disconnect; after reconnecting, frames flow again.
         src._use(FakePipeline(camera, fail_after=3 if starts["n"] == 1 else None), FakeProfile(camera))
 
-    monkeypatch.setattr(src, "_start_pipeline", fake_start)
+    monkeypatch.setattr(src, "_start", fake_start)
     src.on_status = statuses.append
     frames = []
     with src:
