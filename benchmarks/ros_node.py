@@ -158,8 +158,9 @@ def markdown(result: dict) -> str:
         for r in result["runs"]), "",
         "convert+publish = decode (colour + depth messages to arrays) + post (mask back to the camera size, "
         "encoding, publishing); prepare = capture - decode (checks, resize to the bundle's size, tensors); "
-        "inference = stem/gate + path. "
-        "The machine was shared while this ran: the lead re-runs it on a quiet one."]
+        "inference = stem/gate + path."
+        + (" The load average was above the core count while this ran: the numbers are pessimistic."
+           if max(result["load_before"][0], result["load_after"][0]) > result["machine"]["cpu_count"] else "")]
     return "\n".join(lines) + "\n"
 
 
