@@ -51,8 +51,8 @@ def write_result(out_dir: str | Path, name: str, data: dict, markdown: str) -> N
 def bundle_or_export(bundle: str | None, model: str, size: tuple[int, int] | None, tmp: str | Path,
                      verify_frames: int = 1) -> str:
     """`bundle` when given, else `model` exported into `tmp` at `size` (None: the model's
-    own input size). A registry name is randomly initialised from seed 0, so every run (and the caller's own build_model after
-    torch.manual_seed(0)) gets the same weights."""
+    own input size). A registry name is randomly initialised from seed 0, so every run (and
+    the caller's own build_model after torch.manual_seed(0)) gets the same weights."""
     if bundle is not None:
         return bundle
     import torch

@@ -32,7 +32,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _machine import machine_info  # noqa: E402
+from _machine import machine_info, write_result  # noqa: E402
 
 GOAL_RSS, GOAL_SIZE, GOAL_STARTUP = 1.3, 1.3, 2.0
 EDGEFUSE = [sys.executable, "-m", "edgefuse.cli.main"]
@@ -146,10 +146,7 @@ def main() -> None:
     import onnxruntime
 
     result["machine"]["onnxruntime"] = onnxruntime.__version__
-    out_dir = Path(args.out)
-    out_dir.mkdir(parents=True, exist_ok=True)
     name = f"memory_{args.dynamic}_vs_{args.static}_{args.input_size}"
-    (out_dir / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
     m = result["machine"]
     lines = [f"# Memory, bundle size, start-up: {args.dynamic} vs {args.static} at {args.input_size}", "",
              f"`{m['command']}` — {m['date']}, {m.get('cpu_model', m['processor'])}, {m['cpu_count']} cores, "
@@ -172,8 +169,7 @@ def main() -> None:
     if w:
         lines.append(f"The dynamic bundle's graphs reference {w['referenced_bytes'] / 1e6:.0f} MB of weights, "
                      f"stored once in {w['size_bytes'] / 1e6:.0f} MB ({w['tensors']} distinct tensors).")
-    (out_dir / f"{name}.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    write_result(args.out, name, result, "\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":
