@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 TORCH_SPEC ?= $(shell ls /opt/wheels/torch-2.13.0*.whl >/dev/null 2>&1 && echo "torch==2.13.0" || echo "torch")
 
-.PHONY: demo test venv install install-dev apt-deps ros-deps clean
+.PHONY: demo test venv install install-dev apt-deps ros-deps ros2-env clean
 
 $(VENV)/.created:
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,23 @@ ros-deps: $(VENV)/.created
 	  echo /usr/lib/python3/dist-packages > "$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/zz_debian_ros.pth"; \
 	fi
 
+# ROS 2 (Jazzy) for the live ROS 2 node tests: rclpy with Fast DDS from PyPI wheels, in a
+# second venv. It cannot share the first: ROS 1's Debian message packages (sensor_msgs,
+# std_msgs...) have the same module names as ROS 2's. The tests start the node and their
+# publishers/subscribers with this venv's python (tests/ros_bridge/ros2_helpers.py).
+VENV2 ?= .venv-ros2
+PY2 := $(VENV2)/bin/python
+ROS2_PIP := "ros-jazzy-rclpy[fastrtps]" ros-jazzy-sensor-msgs ros-jazzy-std-msgs ros-jazzy-diagnostic-msgs \
+	ros-jazzy-rosgraph-msgs
+$(VENV2)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV2)
+	$(PY2) -m pip install -q --upgrade pip
+	$(PY2) -m pip install -q "$(TORCH_SPEC)"
+	$(PY2) -m pip install -q -e ".[rosbag]" $(ROS2_PIP)
+	@touch $@
+
+ros2-env: $(VENV2)/.installed
+
 $(VENV)/.installed: $(VENV)/.created pyproject.toml
 	$(PIP) install -q "$(TORCH_SPEC)"
 	$(PIP) install -q -e ".[synth,train,viz]"
@@ -54,8 +71,8 @@ install-dev: apt-deps $(VENV)/.installed-dev
 demo: install
 	$(VENV)/bin/edgefuse demo
 
-test: install-dev ros-deps
+test: install-dev ros-deps ros2-env
 	$(PY) -m pytest -q tests
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) $(VENV2) build *.egg-info
