@@ -5,6 +5,7 @@ so a typo in a launch file never passes silently."""
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 from dataclasses import dataclass
 from typing import Any
@@ -37,9 +38,15 @@ ROS2_TOPICS = {"rgb_topic": "/camera/camera/color/image_raw",
                "depth_topic": "/camera/camera/aligned_depth_to_color/image_raw",
                "camera_info_topic": "/camera/camera/color/camera_info"}
 
-# Parameters the node itself sets (latched outputs) or that ROS 2 declares on every node:
-# present on the parameter server, never options.
+# Parameters the node itself sets (latched outputs) or that ROS declares on every node:
+# present on the parameter server, never options. The ROS 2 adapter adds whatever else its
+# distribution declares on a bare node (Jazzy: start_type_description_service), so a
+# parameter a future distribution adds never breaks start-up (issue 16).
 NOT_OPTIONS = frozenset({"classes", "use_sim_time"})
+
+# Options a running node takes (ROS 2: `ros2 param set`, a SetParameters call): each takes
+# effect on the next frame. The others choose what is loaded and subscribed at start-up.
+LIVE = frozenset({"budget_ms", "min_depth_valid", "depth_timeout", "overlay_alpha", "sync_slop"})
 
 
 @dataclass
@@ -108,13 +115,26 @@ class NodeConfig:
 
     @classmethod
     def from_params(cls, params: dict[str, Any], overrides: dict[str, Any] | None = None,
-                    defaults: dict[str, Any] | None = None) -> "NodeConfig":
+                    defaults: dict[str, Any] | None = None, ignore: frozenset[str] = frozenset()) -> "NodeConfig":
         """From ROS parameters (the node's private ones) and the command line's `overrides`;
-        `defaults` replace the dataclass's own (ROS2_TOPICS for the ROS 2 node)."""
+        `defaults` replace the dataclass's own (ROS2_TOPICS for the ROS 2 node); `ignore`:
+        more parameters that are the ROS client's own, not options."""
+        skip = NOT_OPTIONS | ignore
         given = dict(defaults or {})
-        given.update({k: v for k, v in params.items() if k not in NOT_OPTIONS and not k.startswith("qos_overrides")})
+        given.update({k: v for k, v in params.items() if k not in skip and not k.startswith("qos_overrides")})
         given.update({k: v for k, v in (overrides or {}).items() if v is not None})
         return from_dict(cls, given, where="edgefuse node parameters")
+
+    def with_live(self, changes: dict[str, Any]) -> "NodeConfig":
+        """This config with live options changed, validated like a new one. A change to an
+        option that is read only at start-up is a ConfigError saying so."""
+        fixed = sorted(set(changes) - LIVE)
+        if fixed:
+            raise ConfigError(f"{', '.join(fixed)} cannot change while the node runs (it is read at start-up: "
+                              f"restart the node with the new value); live: {', '.join(sorted(LIVE))}")
+        values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        values.update(changes)
+        return from_dict(type(self), values, where="edgefuse node parameters")
 
     def backend_options(self) -> dict[str, Any]:
         """Options for `make_runner`, as `edgefuse run` builds them."""

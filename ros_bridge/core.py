@@ -61,7 +61,7 @@ class NodeCore:
         self.config = config
         self.transport = transport
         self.name = name
-        m = bundle.manifest
+        m = self._manifest = bundle.manifest
         policy = make_policy(m, PolicyConfig(budget_ms=config.budget, min_depth_valid=config.min_depth_valid))
         self.runner = runner if runner is not None else make_runner(config.backend, bundle,
                                                                     **config.backend_options())
@@ -70,7 +70,9 @@ class NodeCore:
         self.processor = FrameProcessor(m.input_size, self.runner, policy, sinks, config.min_depth_valid)
         self.classes = ["void", *m.classes]
         self.classes_json = classes_json(m.classes, m.palette)
-        self.sync = StampSync(config.sync_slop, config.depth_timeout, config.use_depth)
+        # Depth timeouts run on ROS time, so a bag played with use_sim_time times out in
+        # simulated seconds (issue 16); without a ROS clock, on the monotonic one.
+        self.sync = StampSync(config.sync_slop, config.depth_timeout, config.use_depth, clock=self._ros_seconds)
         self.slot = NewestSlot()
         self.diagnostics = Diagnostics(f"{name.lstrip('/')}: segmentation", str(m.model.get("name", "")),
                                        config.rgb_topic, config.no_input_error)
@@ -97,6 +99,23 @@ class NodeCore:
                               "register depth; calibrate with `edgefuse calibrate ... --depth-images DIR`")
         return FrameCalibrator(calibration, raw_depth=config.register_depth, name=config.rgb_topic,
                                say=lambda text: self.transport.log("warn", text))
+
+    def _ros_seconds(self) -> float:
+        now = self.transport.now_ns()
+        return time.monotonic() if now is None else now * 1e-9
+
+    def reconfigure(self, config: NodeConfig) -> None:
+        """Take a config whose live options (config.LIVE) changed: the next frame uses them.
+        Each is one attribute the worker reads per frame, so no lock is needed."""
+        from edgefuse.runtime.pipeline import make_policy
+
+        old, self.config = self.config, config
+        if (config.budget_ms, config.min_depth_valid) != (old.budget_ms, old.min_depth_valid):
+            self.processor.policy = make_policy(self._manifest, PolicyConfig(budget_ms=config.budget,
+                                                                             min_depth_valid=config.min_depth_valid))
+            self.processor.min_depth_valid = config.min_depth_valid
+        self.sync.reconfigure(config.sync_slop, config.depth_timeout)
+        self.encoder.alpha = MaskEncoder.alpha_of(config.overlay_alpha)
 
     # --- lifecycle ---------------------------------------------------------------------------
     def start(self, worker: bool = True) -> None:

@@ -70,7 +70,7 @@ class Diagnostics:
 
     # --- events (any thread) ---
     def count(self, key: str, n: int = 1) -> None:
-        """color_in, depth_in, info_in, dropped, skipped, failed, depth_fallbacks, ..."""
+        """color_in, depth_in, info_in, dropped, lost, skipped, failed, depth_fallbacks, ..."""
         with self._lock:
             if key == "color_in":
                 self._last_color = self.clock()
@@ -112,6 +112,7 @@ class Diagnostics:
                 ("depth rate (Hz)", f"{w['depth_in'] / span:.2f}"),
                 ("output rate (Hz)", f"{w['frames_out'] / span:.2f}"),
                 ("dropped", str(w["dropped"])),
+                ("lost in transport", str(w["lost"])),
                 ("bad inputs", ", ".join(f"{k}: {v}" for k, v in sorted(bad.items())) or "0"),
                 ("skipped", str(w["skipped"])),
                 ("failed", str(w["failed"])),
@@ -124,6 +125,7 @@ class Diagnostics:
                 ("seconds since last image", f"{silent:.1f}"),
                 ("frames out (total)", str(self.totals["frames_out"])),
                 ("dropped (total)", str(self.totals["dropped"])),
+                ("lost in transport (total)", str(self.totals["lost"])),
                 ("bad inputs (total)", str(self.totals["bad_input"])),
                 ("depth fallbacks (total)", str(self.totals["depth_fallbacks"])),
             ]
@@ -137,6 +139,9 @@ class Diagnostics:
         problems = []
         if w["dropped"]:
             problems.append(f"{w['dropped']} frames dropped (inference slower than the camera)")
+        if w["lost"]:
+            problems.append(f"{w['lost']} images lost before reaching the node (ROS 2 middleware: the reader fell "
+                            "behind a best-effort stream)")
         if bad:
             problems.append(f"{sum(bad.values())} bad input messages")
         if w["failed"]:

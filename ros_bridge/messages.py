@@ -133,8 +133,13 @@ class MaskEncoder:
         self.lut = np.repeat(palette[:1], 256, axis=0)
         self.lut[: len(palette)] = palette
         self.mask_size = MaskSize(mask_size)
-        self.alpha = int(round(float(overlay_alpha) * 256))
+        self.alpha = self.alpha_of(overlay_alpha)
         self._resize: dict[tuple[int, int, int, int], Resize] = {}
+
+    @staticmethod
+    def alpha_of(overlay_alpha: float) -> int:
+        """overlay_alpha in [0, 1] as the integer blend's weight out of 256."""
+        return int(round(float(overlay_alpha) * 256))
 
     def target_size(self, out: FrameOutput) -> tuple[int, int]:
         if self.mask_size is MaskSize.NETWORK or out.frame is None or out.frame.rgb.ndim != 3:

@@ -1,15 +1,20 @@
 """ROS 2 adapter (rclpy): wires subscriptions, publishers, parameters and a timer to the core.
 
-QoS (REP-2003): publishers reliable (what rviz / rqt subscribe with), subscriptions with the
-sensor-data profile (best effort, keep last), both settable by the input_qos / output_qos
-parameters. Lazy outputs check the subscription count. Parameters given on the command line
-or in a launch file are read back whole (automatically declared from the overrides), so an
-unknown one is an error listing the valid ones; the rest are declared with their defaults so
-`ros2 param list` shows them.
+Tested against the real rclpy (ROS 2 Jazzy with Fast DDS, from PyPI wheels) in
+tests/ros_bridge/test_ros2_live.py; see docs/ros.md for what ran and what did not.
 
-rclpy cannot be installed on the development machines: this file is exercised against a fake
-of exactly the rclpy calls it makes (tests/ros_bridge/test_ros2_adapter.py), and every rclpy
-name it uses is checked against Humble's and Jazzy's rclpy.
+- QoS (REP-2003): publishers reliable (what rviz / rqt subscribe with), subscriptions with the
+  sensor-data profile (best effort, keep last), both settable (input_qos / output_qos). A
+  subscription that can never match its publisher (reliable request, best-effort camera) is
+  said once, naming both profiles, from rclpy's incompatible-QoS event: not silence.
+- Parameters given on the command line or in a launch file are read back whole, so an
+  unknown one is an error listing the valid ones; the ones rclpy declares on every node
+  (use_sim_time, Jazzy's start_type_description_service, whatever a later distribution adds)
+  are found on a bare node and never count as options. The rest are declared with their
+  defaults so `ros2 param list` shows them. `ros2 param set` changes the live options
+  (config.LIVE) on the next frame and refuses the others with the reason.
+- Time: stamps are copied from the input; the node's clock (use_sim_time follows /clock) sets
+  the depth timeout and the publishing delay.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ import dataclasses
 import enum
 from typing import Any
 
-from edgefuse.errors import EdgefuseError
+from edgefuse.errors import ConfigError, EdgefuseError
 from edgefuse.ros_bridge.config import ROS2_TOPICS, InputQos, NodeConfig, OutputQos
 from edgefuse.ros_bridge.core import NodeCore, check_startup
 from edgefuse.ros_bridge.messages import IMAGES, DiagnosticsMessage, ImageMessage, InfoMessage, Topic
@@ -30,18 +35,23 @@ def _import_ros2() -> dict[str, Any]:
         import rclpy
         from builtin_interfaces.msg import Time
         from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+        from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
+        from rclpy.event_handler import SubscriptionEventCallbacks
         from rclpy.executors import ExternalShutdownException
         from rclpy.node import Node
         from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
         from sensor_msgs.msg import CameraInfo, Image, RegionOfInterest
         from std_msgs.msg import Header, String
     except ImportError as exc:
-        raise EdgefuseError(f"ROS 2 is not importable ({exc}); source /opt/ros/<distro>/setup.bash first") from None
+        raise EdgefuseError(f"ROS 2 is not importable ({exc}); source /opt/ros/<distro>/setup.bash first, or "
+                            "pip install 'ros-jazzy-rclpy[fastrtps]' ros-jazzy-sensor-msgs ros-jazzy-std-msgs "
+                            "ros-jazzy-diagnostic-msgs in an environment without ROS 1") from None
     return dict(rclpy=rclpy, Node=Node, QoSProfile=QoSProfile, ReliabilityPolicy=ReliabilityPolicy,
                 HistoryPolicy=HistoryPolicy, DurabilityPolicy=DurabilityPolicy,
                 qos_profile_sensor_data=qos_profile_sensor_data, ExternalShutdownException=ExternalShutdownException,
-                Time=Time, Header=Header, String=String, Image=Image, CameraInfo=CameraInfo,
-                RegionOfInterest=RegionOfInterest, DiagnosticArray=DiagnosticArray,
+                SubscriptionEventCallbacks=SubscriptionEventCallbacks, SetParametersResult=SetParametersResult,
+                ParameterDescriptor=ParameterDescriptor, Time=Time, Header=Header, String=String, Image=Image,
+                CameraInfo=CameraInfo, RegionOfInterest=RegionOfInterest, DiagnosticArray=DiagnosticArray,
                 DiagnosticStatus=DiagnosticStatus, KeyValue=KeyValue)
 
 
@@ -65,7 +75,12 @@ class Ros2Transport:
         self.pubs[Topic.DIAGNOSTICS] = pub(r["DiagnosticArray"], Topic.DIAGNOSTICS.value, qos)
         self._convert = {ImageMessage: self._image, InfoMessage: self._info, str: self._string,
                          DiagnosticsMessage: self._diagnostics}
-        self._logger = node.get_logger()
+        logger = node.get_logger()
+        # rclpy's logger binds a severity to each calling line and raises ValueError when one
+        # line logs at another (issue 16): one method per severity, each its own call site.
+        self._log = {"info": lambda text: logger.info(text),
+                     "warn": lambda text: logger.warning(text),
+                     "error": lambda text: logger.error(text)}
 
     def publish(self, topic: Topic, message: Any) -> None:
         self.pubs[topic].publish(self._convert[type(message)](message))
@@ -77,7 +92,7 @@ class Ros2Transport:
         return int(self.node.get_clock().now().nanoseconds)
 
     def log(self, level: str, text: str) -> None:
-        {"info": self._logger.info, "warn": self._logger.warning, "error": self._logger.error}[level](text)
+        self._log[level](text)
 
     # --- fields -> rclpy messages ---
     def _header(self, stamp_ns: int, frame_id: str) -> Any:
@@ -86,17 +101,21 @@ class Ros2Transport:
 
     def _image(self, msg: ImageMessage) -> Any:
         im = msg.image
-        # array('B', bytes) is one memcpy; rclpy would check a bytes object element by element.
+        # rclpy takes an array('B') as it is (one memcpy into the C message); a bytes object or
+        # a list would be checked element by element.
+        data = array.array("B")
+        data.frombytes(memoryview(im.data).cast("B"))
         return self.r["Image"](header=self._header(msg.header.stamp_ns, msg.header.frame_id), height=im.height,
                                width=im.width, encoding=im.encoding, is_bigendian=im.is_bigendian, step=im.step,
-                               data=array.array("B", im.data.tobytes()))
+                               data=data)
 
     def _info(self, msg: InfoMessage) -> Any:
         i = msg.info
         roi = self.r["RegionOfInterest"](x_offset=0, y_offset=0, height=0, width=0, do_rectify=False)
         return self.r["CameraInfo"](header=self._header(msg.header.stamp_ns, msg.header.frame_id),
                                     height=i["height"], width=i["width"], distortion_model=i["distortion_model"],
-                                    d=list(i["d"]), k=list(i["k"]), r=list(i["r"]), p=list(i["p"]),
+                                    d=[float(v) for v in i["d"]], k=[float(v) for v in i["k"]],
+                                    r=[float(v) for v in i["r"]], p=[float(v) for v in i["p"]],
                                     binning_x=0, binning_y=0, roi=roi)
 
     def _string(self, text: str) -> Any:
@@ -113,47 +132,132 @@ class Ros2Transport:
 
 
 def _param_value(value: Any) -> Any:
-    """A dataclass default as a ROS 2 parameter value (enums as their strings)."""
+    """A dataclass value as a ROS 2 parameter value (enums as their strings)."""
     return value.value if isinstance(value, enum.Enum) else value
 
 
-def read_config(node: Any, overrides: dict[str, Any]) -> NodeConfig:
-    """Every parameter the node was given, validated; then the others declared with defaults."""
+def client_parameters(r: dict[str, Any], context: Any) -> frozenset[str]:
+    """The parameters this rclpy declares on every node by itself (use_sim_time, Jazzy's
+    start_type_description_service, ...): read off a bare node that takes no arguments."""
+    bare = r["Node"]("edgefuse_parameter_probe", context=context, use_global_arguments=False, enable_rosout=False,
+                     start_parameter_services=False)
+    try:
+        return frozenset(bare.get_parameters_by_prefix(""))
+    finally:
+        bare.destroy_node()
+
+
+def read_config(node: Any, overrides: dict[str, Any], own: frozenset[str] = frozenset()) -> NodeConfig:
+    """Every parameter the node was given, validated; then the others declared with defaults.
+    `own`: the client library's own parameters (not options)."""
     given = {name: p.value for name, p in node.get_parameters_by_prefix("").items()}
-    config = NodeConfig.from_params(given, overrides, defaults=ROS2_TOPICS)
+    config = NodeConfig.from_params(given, overrides, defaults=ROS2_TOPICS, ignore=own)
     for f in dataclasses.fields(NodeConfig):
         if f.name not in given:
             node.declare_parameter(f.name, _param_value(getattr(config, f.name)))
     return config
 
 
+class LiveParameters:
+    """`ros2 param set` on a running node: live options reach the core on the next frame; the
+    others are refused with the reason (rclpy sends it back to the caller)."""
+
+    def __init__(self, core: NodeCore, result_type: Any, own: frozenset[str]) -> None:
+        self.core = core
+        self.result = result_type
+        self.own = own
+
+    def __call__(self, params: list[Any]) -> Any:
+        names = {f.name for f in dataclasses.fields(NodeConfig)}
+        changes = {p.name: p.value for p in params if p.name in names}
+        if not changes:      # use_sim_time and the like: rclpy's own business
+            return self.result(successful=True)
+        try:
+            config = self.core.config.with_live(changes)
+        except ConfigError as exc:
+            return self.result(successful=False, reason=str(exc))
+        self.core.reconfigure(config)
+        self.core.transport.log("info", "parameters changed: " + ", ".join(f"{k}={v}" for k, v in changes.items()))
+        return self.result(successful=True)
+
+
+class QosReport:
+    """rclpy's incompatible-QoS event on an input subscription, said once per topic with the
+    profile the node requests and the ones its publishers offer."""
+
+    def __init__(self, node: Any, requested: Any, config: NodeConfig, log: Any) -> None:
+        self.node = node
+        self.requested = requested
+        self.config = config
+        self.log = log
+        self._said: set[str] = set()
+
+    def callbacks(self, r: dict[str, Any], topic: str, lost: Any = None) -> Any:
+        """Incompatible QoS said once; `lost(n)`: messages the middleware lost before they
+        reached the node (a best-effort reader falling behind), counted like drops."""
+        return r["SubscriptionEventCallbacks"](
+            incompatible_qos=lambda info: self.incompatible(topic, info),
+            message_lost=None if lost is None else (lambda info: lost(int(info.total_count_change))))
+
+    def incompatible(self, topic: str, info: Any) -> None:
+        if topic in self._said:
+            return
+        self._said.add(topic)
+        kind = getattr(info, "last_policy_kind", "")
+        policy = str(getattr(kind, "name", kind)).removeprefix("RMW_QOS_POLICY_").lower()
+        offers = sorted({describe_qos(p.qos_profile) for p in self.node.get_publishers_info_by_topic(topic)})
+        fix = ("set input_qos:=sensor_data (best effort receives from every publisher)"
+               if self.config.input_qos is InputQos.RELIABLE else "make the publisher's QoS match")
+        self.log("error", f"{topic}: QoS incompatible ({policy}): this node requests {describe_qos(self.requested)} "
+                          f"(input_qos: {self.config.input_qos.value}) but the publisher offers "
+                          f"{' / '.join(offers) or 'an incompatible profile'}; no message will arrive: {fix}")
+
+
+def describe_qos(profile: Any) -> str:
+    """'reliable, volatile, keep_last 5' for a QoS profile."""
+    def name(v: Any) -> str:
+        return str(getattr(v, "name", v)).lower()
+
+    text = f"{name(profile.reliability)}, {name(profile.durability)}"
+    history = name(profile.history)
+    # The graph does not carry a remote endpoint's history: only say it where it is known.
+    return text if history in ("unknown", "system_default") else f"{text}, {history} {profile.depth}"
+
+
 def run(overrides: dict[str, Any], argv: list[str], name: str = "edgefuse") -> None:
-    """Run the node until shutdown. `argv`: ROS arguments (--ros-args -r ... -p ...)."""
+    """Run the node until shutdown (Ctrl-C, SIGTERM). `argv`: ROS arguments (--ros-args -r ... -p ...)."""
     r = _import_ros2()
     rclpy = r["rclpy"]
     rclpy.init(args=[name, *argv])
-    node = r["Node"](name, automatically_declare_parameters_from_overrides=True)
-    core = None
+    node = core = None
     try:
-        config = read_config(node, overrides)
+        own = client_parameters(r, rclpy.get_default_context())
+        node = r["Node"](name, automatically_declare_parameters_from_overrides=True)
+        config = read_config(node, overrides, own)
         transport = Ros2Transport(node, r, config)
         core = NodeCore(config, transport, name=node.get_name())
         if not node.has_parameter("classes"):
-            node.declare_parameter("classes", core.classes)
+            node.declare_parameter("classes", core.classes, r["ParameterDescriptor"](read_only=True))
+        node.add_on_set_parameters_callback(LiveParameters(core, r["SetParametersResult"], own))
         core.start()
         sub_qos = (r["qos_profile_sensor_data"] if config.input_qos is InputQos.SENSOR_DATA else
                    r["QoSProfile"](depth=5, history=r["HistoryPolicy"].KEEP_LAST,
                                    reliability=r["ReliabilityPolicy"].RELIABLE))
-        node.create_subscription(r["Image"], config.rgb_topic, core.on_color, sub_qos)
-        if config.use_depth:
-            node.create_subscription(r["Image"], config.depth_topic, core.on_depth, sub_qos)
-        node.create_subscription(r["CameraInfo"], config.camera_info_topic, core.on_info, sub_qos)
+        qos = QosReport(node, sub_qos, config, transport.log)
+        inputs = [(config.rgb_topic, core.on_color)] + ([(config.depth_topic, core.on_depth)] if config.use_depth else [])
+        lost = {config.rgb_topic: lambda n: core.diagnostics.count("lost", n)}
+        for topic, callback in inputs:
+            node.create_subscription(r["Image"], topic, callback, sub_qos,
+                                     event_callbacks=qos.callbacks(r, topic, lost.get(topic)))
+        node.create_subscription(r["CameraInfo"], config.camera_info_topic, core.on_info, sub_qos,
+                                 event_callbacks=qos.callbacks(r, config.camera_info_topic))
         node.create_timer(config.diagnostics_period, core.tick)
         transport.log("info", f"edgefuse: {config.bundle} ({config.backend}) on {config.rgb_topic}"
                               f"{' + ' + config.depth_topic if config.use_depth else ' (RGB only)'}")
 
-        def image_topics() -> list[str]:
-            return [t for t, types in node.get_topic_names_and_types() if "sensor_msgs/msg/Image" in types]
+        def image_topics() -> list[str]:   # published by someone (the graph lists our subscriptions too)
+            return [t for t, types in node.get_topic_names_and_types()
+                    if "sensor_msgs/msg/Image" in types and node.count_publishers(t) > 0]
 
         if check_startup(core, image_topics, alive=rclpy.ok, step=lambda: rclpy.spin_once(node, timeout_sec=0.05)):
             rclpy.spin(node)
@@ -162,5 +266,6 @@ def run(overrides: dict[str, Any], argv: list[str], name: str = "edgefuse") -> N
     finally:
         if core is not None:
             core.stop()
-        node.destroy_node()
+        if node is not None:
+            node.destroy_node()
         rclpy.try_shutdown()

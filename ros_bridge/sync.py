@@ -52,6 +52,11 @@ class StampSync:
         self._last_depth: float | None = None
         self._lock = threading.Lock()
 
+    def reconfigure(self, slop_s: float, depth_timeout_s: float) -> None:
+        with self._lock:
+            self._pairer.max_gap = slop_s
+            self.depth_timeout = depth_timeout_s
+
     def depth_live(self) -> bool:
         if not self.use_depth:
             return False

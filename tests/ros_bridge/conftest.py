@@ -26,6 +26,17 @@ ROS1_HELP = ("ROS 1 is missing: the live node tests need Debian's ROS 1 (`make t
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "ros1: live ROS 1 test (roscore + rospy); fails where ROS 1 is missing")
+    config.addinivalue_line("markers", "ros2: live ROS 2 test (rclpy + Fast DDS in .venv-ros2); fails where it is "
+                                       "missing")
+
+
+@pytest.fixture(scope="session")
+def ros2_env(tmp_path_factory):
+    """Environment for ROS 2 processes (fails, never skips, without the ROS 2 venv); DDS stays
+    on loopback in a domain of this test session (ros2_helpers.ros2_environment)."""
+    from ros2_helpers import ros2_environment
+
+    return ros2_environment(tmp_path_factory.mktemp("ros2_home"))
 
 
 @pytest.fixture(scope="session")
