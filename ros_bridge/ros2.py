@@ -101,13 +101,14 @@ class Ros2Transport:
 
     def _image(self, msg: ImageMessage) -> Any:
         im = msg.image
-        # rclpy takes an array('B') as it is (one memcpy into the C message); a bytes object or
-        # a list would be checked element by element.
+        out = self.r["Image"](header=self._header(msg.header.stamp_ns, msg.header.frame_id), height=im.height,
+                              width=im.width, encoding=im.encoding, is_bigendian=im.is_bigendian, step=im.step)
+        # The `data` setter keeps an array('B') as it is; the constructor would copy it element
+        # by element (array.array('B', data): 3 ms for a 640x480 mask, 9 ms for rgb8).
         data = array.array("B")
         data.frombytes(memoryview(im.data).cast("B"))
-        return self.r["Image"](header=self._header(msg.header.stamp_ns, msg.header.frame_id), height=im.height,
-                               width=im.width, encoding=im.encoding, is_bigendian=im.is_bigendian, step=im.step,
-                               data=data)
+        out.data = data
+        return out
 
     def _info(self, msg: InfoMessage) -> Any:
         i = msg.info

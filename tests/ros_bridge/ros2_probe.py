@@ -12,6 +12,7 @@ prints everything as one JSON object on its last line.
 from __future__ import annotations
 
 import argparse
+import array as arr
 import base64
 import json
 import os
@@ -170,7 +171,9 @@ def main() -> int:
     def msg(array: np.ndarray, encoding: str, ns: int, step: int | None = None, data: bytes | None = None) -> Image:
         m = Image(height=array.shape[0], width=array.shape[1], encoding=encoding, is_bigendian=0,
                   step=array.nbytes // array.shape[0] if step is None else step)
-        m.data = array.tobytes() if data is None else data
+        payload = arr.array("B")          # the data setter keeps an array('B'); bytes are checked one by one
+        payload.frombytes(array.tobytes() if data is None else data)
+        m.data = payload
         m.header.stamp = stamp_of(ns)
         m.header.frame_id = FRAME_ID
         return m

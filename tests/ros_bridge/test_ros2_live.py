@@ -17,7 +17,7 @@ import time
 import numpy as np
 import pytest
 from ros1_helpers import NodeProcess
-from ros2_helpers import node_command, run_probe
+from ros2_helpers import ROOT, node_command, run_probe
 
 pytestmark = pytest.mark.ros2
 
@@ -195,14 +195,19 @@ def test_unknown_parameter_is_refused_with_the_valid_ones(ros2_env, bundle_dir, 
     assert "sync_slp" in err and "sync_slop" in err and "Traceback" not in err
 
 
-def test_distribution_parameters_and_a_params_file_start_the_node(ros2_env, bundle_dir, tmp_path):
-    """A launch file's parameter file for every node (`/**`), holding the parameters rclpy
-    declares itself (use_sim_time, Jazzy's start_type_description_service) beside ours."""
+def test_the_package_node_takes_what_ros2_launch_passes(ros2_env, bundle_dir, tmp_path):
+    """What `ros2 launch edgefuse_ros segmentation.launch.py` runs (launch_ros has no wheels
+    here): the package's edgefuse_node script with `--ros-args -r __node:=NAME --params-file
+    FILE`, the file holding typed values, plus the parameters rclpy declares itself
+    (use_sim_time, Jazzy's start_type_description_service) for every node (`/**`)."""
+    script = ROOT / "ros_bridge" / "packages" / "ros2" / "edgefuse_ros" / "scripts" / "edgefuse_node"
     params = tmp_path / "params.yaml"
     params.write_text("/**:\n  ros__parameters:\n    use_sim_time: false\n    start_type_description_service: true\n"
-                      f"    bundle: {bundle_dir}\n    input_timeout: 1.0\n")
-    cmd = [ros2_env["ROS2_PYTHON"], "-m", "edgefuse.cli.main", "ros", "--ros", "2", "--ros-args",
-           "-r", "__node:=edgefuse_params_file", "--params-file", str(params)]
+                      "/edgefuse_launch:\n  ros__parameters:\n"
+                      f"    bundle: {bundle_dir}\n    budget_ms: 0.0\n    sync_slop: 0.02\n    mask_size: camera\n"
+                      "    register_depth: false\n    calibration: ''\n    input_timeout: 1.0\n")
+    cmd = [ros2_env["ROS2_PYTHON"], str(script), "--ros-args", "-r", "__node:=edgefuse_launch",
+           "--params-file", str(params)]
     out = subprocess.run(cmd, env=ros2_env, capture_output=True, text=True, timeout=120)
     err = out.stderr + out.stdout
     # It loads the bundle, subscribes and waits for a camera that never comes: the start-up error.
