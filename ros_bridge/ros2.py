@@ -252,7 +252,14 @@ def run(overrides: dict[str, Any], argv: list[str], name: str = "edgefuse") -> N
                                      event_callbacks=qos.callbacks(r, topic, lost.get(topic)))
         node.create_subscription(r["CameraInfo"], config.camera_info_topic, core.on_info, sub_qos,
                                  event_callbacks=qos.callbacks(r, config.camera_info_topic))
-        node.create_timer(config.diagnostics_period, core.tick)
+        def tick() -> None:
+            try:
+                core.tick()
+            except Exception:   # noqa: BLE001 - a SIGINT / SIGTERM shuts the context down under
+                if rclpy.ok():  # a timer already due: its publish fails, nothing is wrong
+                    raise
+
+        node.create_timer(config.diagnostics_period, tick)
         transport.log("info", f"edgefuse: {config.bundle} ({config.backend}) on {config.rgb_topic}"
                               f"{' + ' + config.depth_topic if config.use_depth else ' (RGB only)'}")
 

@@ -58,8 +58,8 @@ def main() -> int:
     p.add_argument("--keep-masks", type=int, default=1, help="mask payloads to return (base64)")
     p.add_argument("--graph-ready", action="store_true", help="start once the node is in the graph, matched or "
                                                                  "not (a QoS mismatch never matches)")
-    p.add_argument("--signal", nargs=3, type=int, metavar=("PID", "SIGNAL", "FRAME"),
-                   help="send SIGNAL to PID before frame FRAME (frames keep coming)")
+    p.add_argument("--signal", nargs=3, type=int, metavar=("PID", "SIGNAL", "MASKS"),
+                   help="send SIGNAL to PID once MASKS masks arrived (frames keep coming)")
     p.add_argument("--wait", type=float, default=2.0, help="s to keep listening after the last frame")
     p.add_argument("--t0", type=int, default=1_700_000_000_123_456_789, help="first stamp, ns")
     a = p.parse_args()
@@ -151,9 +151,17 @@ def main() -> int:
     # Ready when the node subscribes to our inputs and publishes the mask we listen to.
     inputs = [(color, TOPICS["color"])] + ([] if a.no_depth else [(depth, TOPICS["depth"])])
     deadline = time.monotonic() + 90
+    name = a.node.strip("/").split("/")[-1]
+
+    def subscribed(topic: str) -> bool:
+        """The node under test (not any other node on the topic) subscribes to it."""
+        return any(i.node_name == name for i in node.get_subscriptions_info_by_topic(topic))
+
     def matched() -> bool:
-        if a.graph_ready:
-            return all(node.count_subscribers(topic) > 0 for _, topic in inputs)
+        if not all(subscribed(topic) for _, topic in inputs):
+            return False
+        if a.graph_ready:            # a QoS mismatch never matches
+            return True
         return (all(pub.get_subscription_count() > 0 for pub, _ in inputs) and mask_sub.get_publisher_count() > 0
                 and (not a.set or params.service_is_ready()))
 
@@ -224,12 +232,14 @@ def main() -> int:
     for frame, assignment in a.set:
         sets.setdefault(int(frame), []).append(assignment)
     period = 1.0 / a.rate if a.rate > 0 else 0.0
+    signalled = False
     start = time.monotonic()
     for i in range(a.frames):
         if i in sets:
             set_params(sets[i])
-        if a.signal and i == a.signal[2]:
+        if a.signal and not signalled and len(seen["mask"]) >= a.signal[2]:
             os.kill(a.signal[0], a.signal[1])
+            signalled = True
         stamp = now_ns() if a.clock else ns + i * PERIOD_NS
         if not a.no_depth and (a.depth_stop < 0 or i < a.depth_stop):
             d = (msg(mm.astype(np.float32) / 1000.0, "32FC1", stamp) if a.float_depth else msg(mm, "16UC1", stamp))
