@@ -36,7 +36,10 @@ def _import_ros2() -> dict[str, Any]:
         from builtin_interfaces.msg import Time
         from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
         from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
-        from rclpy.event_handler import SubscriptionEventCallbacks
+        try:
+            from rclpy.event_handler import SubscriptionEventCallbacks
+        except ImportError:   # Humble names the module qos_event (event_handler from Iron on)
+            from rclpy.qos_event import SubscriptionEventCallbacks
         from rclpy.executors import ExternalShutdownException
         from rclpy.node import Node
         from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
