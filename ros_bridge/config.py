@@ -20,10 +20,22 @@ class MaskSize(str, enum.Enum):
 
 
 class InputQos(str, enum.Enum):
-    """ROS 2 subscriptions: sensor data (best effort, keep last 5; REP-2003) or reliable."""
+    """ROS 2 subscriptions' reliability. `auto` (default) subscribes reliable when every
+    publisher of the topic offers reliable (realsense-ros' default) and best effort otherwise,
+    as rosbag2 and `ros2 topic echo` adapt to publishers: a best-effort reader of a reliable
+    640x480 camera loses most frames' fragments in Fast DDS (issue 16, docs/ros2.md), a
+    reliable reader of a best-effort camera never matches. `sensor_data`: always best effort
+    (REP-2003); `reliable`: always reliable. Keep last 5 in every case."""
 
+    AUTO = "auto"
     SENSOR_DATA = "sensor_data"
     RELIABLE = "reliable"
+
+    def reliable(self, offered: list[bool]) -> bool:
+        """Subscribe reliable, given whether each publisher now on the topic offers reliable."""
+        if self is InputQos.AUTO:
+            return bool(offered) and all(offered)
+        return self is InputQos.RELIABLE
 
 
 class OutputQos(str, enum.Enum):
@@ -73,7 +85,7 @@ class NodeConfig:
     no_input_error: float = 3.0         # s without a colour image: diagnostics ERROR
     input_timeout: float = 20.0         # s at start-up for the colour topic to deliver (0: wait forever)
     buff_size: int = 1 << 24            # ROS 1: socket buffer of image subscriptions (bytes)
-    input_qos: InputQos = InputQos.SENSOR_DATA
+    input_qos: InputQos = InputQos.AUTO
     output_qos: OutputQos = OutputQos.RELIABLE
     # A camera_info YAML (`edgefuse calibrate`, or any ROS calibration file): its colour
     # intrinsics replace camera_info's. With register_depth, depth_topic carries raw depth
@@ -93,6 +105,8 @@ class NodeConfig:
                             "threads": self.threads}.items():
             if value < 0:
                 raise ConfigError(f"parameter {name} must be >= 0, got {value}")
+        if not 0.0 <= self.min_depth_valid <= 1.0:
+            raise ConfigError(f"parameter min_depth_valid must be in [0, 1], got {self.min_depth_valid}")
         if not 0.0 <= self.overlay_alpha <= 1.0:
             raise ConfigError(f"parameter overlay_alpha must be in [0, 1], got {self.overlay_alpha}")
         if not self.rgb_topic:

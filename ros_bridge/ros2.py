@@ -185,34 +185,71 @@ class LiveParameters:
         return self.result(successful=True)
 
 
+class Inputs:
+    """The input subscriptions, each with the reliability input_qos asks for given the
+    publishers now on its topic (InputQos.reliable); with `auto`, `follow_publishers()`
+    re-subscribes a topic whose publishers changed their mind (a camera started after the
+    node, or restarted with other QoS)."""
+
+    def __init__(self, node: Any, r: dict[str, Any], config: NodeConfig, log: Any) -> None:
+        self.node, self.r, self.config, self.log = node, r, config, log
+        self.report = QosReport(node, config, log)
+        self._subs: dict[str, tuple[Any, bool, tuple]] = {}
+
+    def offered(self, topic: str) -> list[bool]:
+        reliable = self.r["ReliabilityPolicy"].RELIABLE
+        return [p.qos_profile.reliability == reliable for p in self.node.get_publishers_info_by_topic(topic)]
+
+    def profile(self, reliable: bool) -> Any:
+        r = self.r
+        policy = r["ReliabilityPolicy"].RELIABLE if reliable else r["ReliabilityPolicy"].BEST_EFFORT
+        return r["QoSProfile"](depth=5, history=r["HistoryPolicy"].KEEP_LAST, reliability=policy)
+
+    def add(self, msg_type: Any, topic: str, callback: Any, lost: Any = None) -> None:
+        reliable = self.config.input_qos.reliable(self.offered(topic))
+        qos = self.profile(reliable)
+        sub = self.node.create_subscription(msg_type, topic, callback, qos,
+                                            event_callbacks=self.report.callbacks(self.r, topic, qos, lost))
+        self._subs[topic] = (sub, reliable, (msg_type, callback, lost))
+
+    def follow_publishers(self) -> None:
+        for topic, (sub, reliable, args) in list(self._subs.items()):
+            offered = self.offered(topic)
+            if offered and self.config.input_qos.reliable(offered) != reliable:
+                self.node.destroy_subscription(sub)
+                self.add(args[0], topic, args[1], args[2])
+                self.log("info", f"{topic}: subscribed {'reliable' if not reliable else 'best effort'}, as its "
+                                 f"publishers offer (input_qos: auto)")
+
+
 class QosReport:
     """rclpy's incompatible-QoS event on an input subscription, said once per topic with the
     profile the node requests and the ones its publishers offer."""
 
-    def __init__(self, node: Any, requested: Any, config: NodeConfig, log: Any) -> None:
+    def __init__(self, node: Any, config: NodeConfig, log: Any) -> None:
         self.node = node
-        self.requested = requested
         self.config = config
         self.log = log
         self._said: set[str] = set()
 
-    def callbacks(self, r: dict[str, Any], topic: str, lost: Any = None) -> Any:
+    def callbacks(self, r: dict[str, Any], topic: str, requested: Any, lost: Any = None) -> Any:
         """Incompatible QoS said once; `lost(n)`: messages the middleware lost before they
         reached the node (a best-effort reader falling behind), counted like drops."""
         return r["SubscriptionEventCallbacks"](
-            incompatible_qos=lambda info: self.incompatible(topic, info),
+            incompatible_qos=lambda info: self.incompatible(topic, info, requested),
             message_lost=None if lost is None else (lambda info: lost(int(info.total_count_change))))
 
-    def incompatible(self, topic: str, info: Any) -> None:
-        if topic in self._said:
-            return
+    def incompatible(self, topic: str, info: Any, requested: Any) -> None:
+        if topic in self._said or self.config.input_qos is InputQos.AUTO:
+            return     # auto: Inputs.follow_publishers re-subscribes within a second
         self._said.add(topic)
         kind = getattr(info, "last_policy_kind", "")
         policy = str(getattr(kind, "name", kind)).removeprefix("RMW_QOS_POLICY_").lower()
         offers = sorted({describe_qos(p.qos_profile) for p in self.node.get_publishers_info_by_topic(topic)})
-        fix = ("set input_qos:=sensor_data (best effort receives from every publisher)"
+        fix = ("set input_qos:=auto (follows the publishers) or sensor_data (best effort receives from every "
+               "publisher)"
                if self.config.input_qos is InputQos.RELIABLE else "make the publisher's QoS match")
-        self.log("error", f"{topic}: QoS incompatible ({policy}): this node requests {describe_qos(self.requested)} "
+        self.log("error", f"{topic}: QoS incompatible ({policy}): this node requests {describe_qos(requested)} "
                           f"(input_qos: {self.config.input_qos.value}) but the publisher offers "
                           f"{' / '.join(offers) or 'an incompatible profile'}; no message will arrive: {fix}")
 
@@ -244,17 +281,13 @@ def run(overrides: dict[str, Any], argv: list[str], name: str = "edgefuse") -> N
             node.declare_parameter("classes", core.classes, r["ParameterDescriptor"](read_only=True))
         node.add_on_set_parameters_callback(LiveParameters(core, r["SetParametersResult"], own))
         core.start()
-        sub_qos = (r["qos_profile_sensor_data"] if config.input_qos is InputQos.SENSOR_DATA else
-                   r["QoSProfile"](depth=5, history=r["HistoryPolicy"].KEEP_LAST,
-                                   reliability=r["ReliabilityPolicy"].RELIABLE))
-        qos = QosReport(node, sub_qos, config, transport.log)
-        inputs = [(config.rgb_topic, core.on_color)] + ([(config.depth_topic, core.on_depth)] if config.use_depth else [])
-        lost = {config.rgb_topic: lambda n: core.diagnostics.count("lost", n)}
-        for topic, callback in inputs:
-            node.create_subscription(r["Image"], topic, callback, sub_qos,
-                                     event_callbacks=qos.callbacks(r, topic, lost.get(topic)))
-        node.create_subscription(r["CameraInfo"], config.camera_info_topic, core.on_info, sub_qos,
-                                 event_callbacks=qos.callbacks(r, config.camera_info_topic))
+        inputs = Inputs(node, r, config, transport.log)
+        inputs.add(r["Image"], config.rgb_topic, core.on_color, lost=lambda n: core.diagnostics.count("lost", n))
+        if config.use_depth:
+            inputs.add(r["Image"], config.depth_topic, core.on_depth)
+        inputs.add(r["CameraInfo"], config.camera_info_topic, core.on_info)
+        if config.input_qos is InputQos.AUTO:   # follow the publishers as they come and go
+            node.create_timer(1.0, inputs.follow_publishers)
         def tick() -> None:
             try:
                 core.tick()

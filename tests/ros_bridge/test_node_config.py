@@ -30,7 +30,7 @@ def test_zero_slop_is_refused_and_unknown_parameter_lists_the_valid_ones():
 def test_ros2_defaults_and_derived_options():
     c = NodeConfig.from_params({"depth_topic": ""}, defaults=ROS2_TOPICS)
     assert c.rgb_topic == "/camera/camera/color/image_raw" and not c.use_depth
-    assert c.input_qos is InputQos.SENSOR_DATA and c.budget is None
+    assert c.input_qos is InputQos.AUTO and c.budget is None
     assert NodeConfig(threads=2).backend_options() == {"providers": "auto", "threads": 2}
 
 
@@ -64,3 +64,21 @@ def test_foreign_args_are_what_neither_ros_takes():
     assert foreign_args(["--ros-args", "-r", "__node:=left", "-p", "a:=1", "--params-file", "p.yaml"]) == []
     assert foreign_args(["--budget_ms", "9", "--ros-args", "-p", "a:=1", "--", "--bogus"]) == ["--budget_ms", "9",
                                                                                                 "--bogus"]
+
+
+@pytest.mark.parametrize("mode, offered, reliable", [
+    ("auto", [True], True), ("auto", [True, True], True), ("auto", [True, False], False), ("auto", [False], False),
+    ("auto", [], False),            # no publisher yet: best effort matches whatever comes
+    ("sensor_data", [True], False), ("reliable", [False], True), ("reliable", [], True)])
+def test_input_qos_follows_the_publishers_only_in_auto(mode, offered, reliable):
+    assert InputQos(mode).reliable(offered) is reliable
+
+
+def test_live_options_change_and_the_others_are_refused():
+    c = NodeConfig(bundle="b")
+    changed = c.with_live({"sync_slop": 0.05, "overlay_alpha": 0.0, "budget_ms": 30})
+    assert (changed.sync_slop, changed.overlay_alpha, changed.budget) == (0.05, 0.0, 30.0) and changed.bundle == "b"
+    with pytest.raises(ConfigError, match="bundle, rgb_topic cannot change while the node runs.*restart"):
+        c.with_live({"bundle": "x", "rgb_topic": "/y", "sync_slop": 0.1})
+    with pytest.raises(ConfigError, match="min_depth_valid"):
+        c.with_live({"min_depth_valid": 1.5})

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import signal
 import subprocess
+import time
 
 import numpy as np
 import pytest
@@ -103,8 +104,32 @@ def test_reliable_input_against_a_best_effort_camera_is_reported(ros2_env, bundl
     color = [ln for ln in lines if "/camera/camera/color/image_raw" in ln]
     assert len(color) == 1, node.output()[-3000:]
     assert "requests reliable" in color[0] and "offers best_effort" in color[0]
-    assert "input_qos:=sensor_data" in color[0]
+    assert "input_qos:=auto" in color[0]
     assert not seen["mask"]          # nothing matched: the log line is all the user gets
+
+
+def test_auto_input_qos_follows_a_camera_that_starts_later(ros2_env, bundle_dir, tmp_path):
+    """Started before the camera, the node subscribes best effort (it matches anything); once a
+    reliable camera appears (realsense-ros' default) it re-subscribes reliable, so no 640x480
+    frame is lost in the middleware (a best-effort reader loses most of their fragments)."""
+    node = _node(ros2_env, bundle_dir, tmp_path, "edgefuse_auto", "-p", "diagnostics_period:=0.5",
+                 "-p", "input_timeout:=0.0")
+    try:
+        deadline = time.monotonic() + 120
+        while "edgefuse: " not in node.output() and time.monotonic() < deadline:   # subscribed, no camera yet
+            time.sleep(0.2)
+        run_probe(ros2_env, "--node", "/edgefuse_auto", "--frames", "5", "--rate", "5", "--size", "480x640")
+        seen = run_probe(ros2_env, "--node", "/edgefuse_auto", "--frames", "45", "--rate", "15", "--size", "480x640")
+    finally:
+        code = node.stop()
+    _clean_exit(node, code)
+    log = node.output()
+    assert "/camera/camera/color/image_raw: subscribed reliable, as its publishers offer" in log, log[-3000:]
+    assert "QoS incompatible" not in log
+    assert len(seen["mask"]) >= 20
+    # Frames of the first camera may be lost in the second before the switch, none after.
+    lost = [int(d["values"]["lost in transport (total)"]) for d in seen["diagnostics"]]
+    assert lost and max(lost) == min(lost)
 
 
 def test_simulated_time_keeps_stamps_and_times_out_in_simulated_seconds(ros2_env, bundle_dir, tmp_path):

@@ -24,7 +24,8 @@ ARGUMENTS = {
     "mask_size": ("camera", str, "camera or network"),
     "sync_slop": ("0.02", float, "s: colour and depth further apart are not paired"),
     "depth_timeout": ("1.0", float, "s without depth before frames run RGB-only"),
-    "input_qos": ("sensor_data", str, "subscriptions: sensor_data (best effort) or reliable"),
+    "input_qos": ("auto", str, "subscriptions: auto (reliable when the camera publishes reliable), "
+                               "sensor_data (best effort) or reliable"),
     "output_qos": ("reliable", str, "publishers: reliable or best_effort"),
     "calibration": ("", str, "camera_info YAML (edgefuse calibrate): replaces camera_info's intrinsics"),
     "register_depth": ("false", bool, "depth_topic is raw depth: register it with the calibration's depth_to_color"),
