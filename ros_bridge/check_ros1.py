@@ -43,9 +43,10 @@ def check(overrides: dict[str, Any], argv: list[str], seconds: float) -> Report:
         mine = rospy.get_param("~", {})
         given.update(mine if isinstance(mine, dict) else {})
         config = NodeConfig.from_params(given, overrides)
-        wanted = {Role.COLOR: config.rgb_topic, Role.CAMERA_INFO: config.camera_info_topic}
-        if config.use_depth:
-            wanted[Role.DEPTH] = config.depth_topic
+        wanted = {Role.COLOR: config.rgb_topic, Role.DEPTH: config.depth_topic,
+                  Role.CAMERA_INFO: config.camera_info_topic}
+        if not config.use_depth:
+            del wanted[Role.DEPTH]
         topics = {role: rospy.resolve_name(topic) for role, topic in wanted.items()}   # remaps applied
         state = InputsCheck(config, topics, ros="1")
 
@@ -57,8 +58,8 @@ def check(overrides: dict[str, Any], argv: list[str], seconds: float) -> Report:
             return lambda msg: add(msg, now_ns(), time.monotonic())
 
         sub = dict(queue_size=10, buff_size=config.buff_size, tcp_nodelay=True)
-        subs = [rospy.Subscriber(wanted[r], CameraInfo if r is Role.CAMERA_INFO else Image, on(r), **sub)
-                for r in wanted]
+        subs = [rospy.Subscriber(topic, CameraInfo if r is Role.CAMERA_INFO else Image, on(r), **sub)
+                for r, topic in state.roles_to_subscribe().items()]
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline and not rospy.is_shutdown():
             time.sleep(0.05)

@@ -57,17 +57,18 @@ def check(overrides: dict[str, Any], argv: list[str], seconds: float, name: str 
     try:
         node = Node(name, automatically_declare_parameters_from_overrides=True)
         config = _config(rclpy, node, overrides)
-        wanted = {Role.COLOR: config.rgb_topic, Role.CAMERA_INFO: config.camera_info_topic}
-        if config.use_depth:
-            wanted[Role.DEPTH] = config.depth_topic
+        wanted = {Role.COLOR: config.rgb_topic, Role.DEPTH: config.depth_topic,
+                  Role.CAMERA_INFO: config.camera_info_topic}
+        if not config.use_depth:
+            del wanted[Role.DEPTH]
         clock = node.get_clock()
         got: dict[Role, int] = {role: 0 for role in wanted}
-        state: InputsCheck | None = None
+        # remaps applied (rclpy before Jazzy has no resolve_topic_name: the name as given)
+        resolve = getattr(node, "resolve_topic_name", lambda topic: topic)
+        state = InputsCheck(config, {role: resolve(topic) for role, topic in wanted.items()}, ros="2")
 
         def on(role: Role):
             def callback(msg: Any) -> None:
-                if state is None:
-                    return
                 args = (msg, clock.now().nanoseconds, time.monotonic())
                 state.add_info(*args) if role is Role.CAMERA_INFO else state.add_image(role, *args)
             return callback
@@ -78,15 +79,14 @@ def check(overrides: dict[str, Any], argv: list[str], seconds: float, name: str 
             return callback
 
         msg_type = {Role.COLOR: Image, Role.DEPTH: Image, Role.CAMERA_INFO: CameraInfo}
-        subs = {role: node.create_subscription(msg_type[role], topic, on(role), qos_profile_sensor_data)
-                for role, topic in wanted.items()}
+        listen = state.roles_to_subscribe()
+        for role, topic in listen.items():
+            node.create_subscription(msg_type[role], topic, on(role), qos_profile_sensor_data)
         reliable = config.input_qos is InputQos.RELIABLE
         if reliable:   # exactly the node's subscription (ros_bridge/ros2.py)
             node_qos = QoSProfile(depth=5, history=HistoryPolicy.KEEP_LAST, reliability=ReliabilityPolicy.RELIABLE)
-            for role, topic in wanted.items():
+            for role, topic in listen.items():
                 node.create_subscription(msg_type[role], topic, count(role), node_qos)
-        topics = {role: sub.topic_name for role, sub in subs.items()}      # remaps applied
-        state = InputsCheck(config, topics, ros="2")
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline and rclpy.ok():
             rclpy.spin_once(node, timeout_sec=0.05)

@@ -227,7 +227,14 @@ class InputsCheck:
     # --- judging --------------------------------------------------------------------------------
     def report(self, seconds: float) -> Report:
         verdicts: list[Verdict] = []
+        first: dict[str, Role] = {}
         for state in self.topics.values():
+            if state.topic in first:   # listened to once, as the first role naming it
+                verdicts.append(Verdict(Level.PROBLEM, state.topic, f"{first[state.topic].value} and "
+                                        f"{state.role.value} are the same topic",
+                                        f"give each input its own topic ({', '.join(ROLE_PARAM.values())})"))
+                continue
+            first[state.topic] = state.role
             verdicts += self._topic_verdicts(state, seconds)
         colour = self.topics[Role.COLOR]
         depth = self.topics.get(Role.DEPTH)
@@ -243,6 +250,14 @@ class InputsCheck:
         order = {Level.PROBLEM: 0, Level.WARNING: 1}
         verdicts.sort(key=lambda v: order[v.level])
         return Report(rows, pairing, verdicts, seconds)
+
+    def roles_to_subscribe(self) -> dict[Role, str]:
+        """One subscription per topic: a topic named for two roles (two message types) is
+        listened to as the first; rclpy refuses a second subscription of another type."""
+        seen: dict[str, Role] = {}
+        for role, state in self.topics.items():
+            seen.setdefault(state.topic, role)
+        return {role: topic for topic, role in seen.items()}
 
     def image_topics(self) -> list[str]:
         """The image topics that exist (for 'no publisher' / 'wrong type')."""
@@ -362,6 +377,9 @@ class InputsCheck:
     def _pairing(self, colour: list[Sample], depth: list[Sample]) -> Pairing:
         within: NearestPairer = NearestPairer(max_gap=self.config.sync_slop)
         nearest: NearestPairer = NearestPairer(max_gap=None)
+        # A colour image newer than the newest depth may have its depth still in flight: not counted.
+        newest_depth = max(x.stamp_ns for x in depth)
+        colour = [x for x in colour if x.stamp_ns <= newest_depth] or colour
         events = sorted([(x.arrival_s, 0, x.stamp_ns) for x in colour] + [(x.arrival_s, 1, x.stamp_ns) for x in depth])
         pairs, offsets = [], []
         for _, kind, ns in events:

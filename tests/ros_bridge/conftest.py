@@ -26,6 +26,7 @@ ROS1_HELP = ("ROS 1 is missing: the live node tests need Debian's ROS 1 (`make t
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "ros1: live ROS 1 test (roscore + rospy); fails where ROS 1 is missing")
+    config.addinivalue_line("markers", "ros2: live ROS 2 test (rclpy in .venv-ros2); fails where it is missing")
 
 
 @pytest.fixture(scope="session")

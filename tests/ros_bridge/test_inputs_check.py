@@ -83,7 +83,7 @@ def test_no_publisher_lists_the_image_topics_that_exist():
 def test_wrong_type_names_the_type_and_the_image_topics():
     check, graph = make(topics={**TOPICS, Role.COLOR: "/cam/info"})
     graph()
-    [v] = [v for v in problems(check.report(2.0)) if v.topic == "/cam/info" and "type" in v.what]
+    [v] = [v for v in problems(check.report(2.0)) if v.topic == "/cam/info" and "has type" in v.what]
     assert "sensor_msgs/CameraInfo" in v.what and "/cam/color, /cam/depth" in v.fix
 
 
@@ -254,3 +254,11 @@ def test_render_prints_table_pairing_verdicts_and_fixes(capsys):
     assert "/cam/color" in out and "rgb8" in out and "colour/depth pairs within sync_slop: 20/20 (100%)" in out
     assert "problem /cam/info" in out and "fix: use the colour camera's camera_info" in out
     assert "1 problem(s)" in out
+
+
+def test_one_topic_for_two_inputs():
+    check, graph = make(topics={**TOPICS, Role.COLOR: "/cam/info"})
+    assert check.roles_to_subscribe() == {Role.COLOR: "/cam/info", Role.DEPTH: "/cam/depth"}
+    graph()
+    report = check.report(2.0)
+    assert any("colour and camera_info are the same topic" in v.what for v in problems(report))

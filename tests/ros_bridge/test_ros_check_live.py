@@ -115,6 +115,13 @@ def check(ros, *args: str) -> subprocess.CompletedProcess:
     return out
 
 
+def line_of(out: subprocess.CompletedProcess, start: str) -> str:
+    """The output line starting with `start` (the whole output in the failure otherwise)."""
+    found = [x for x in out.stdout.splitlines() if x.startswith(start)]
+    assert found, f"no line starting {start!r} in:\n{out.stdout}\n{out.stderr[-2000:]}"
+    return found[0]
+
+
 def test_healthy_camera_passes(ros):
     version = ros[0]
     c, d, i = DEFAULTS[version]
@@ -125,7 +132,7 @@ def test_healthy_camera_passes(ros):
     assert "/ok/color/image_raw" in text and "/ok/depth/image_raw" in text and "/ok/color/camera_info" in text
     assert "rgb8" in text and "16UC1" in text and "128x96" in text and "camera_color_optical_frame" in text
     assert "ok: the node would run well" in text and "problem" not in text
-    pairs = next(line for line in text.splitlines() if line.startswith("colour/depth pairs"))
+    pairs = line_of(out, "colour/depth pairs")
     assert "(100%)" in pairs and "offset 0.0 ms" in pairs
     assert ("best_effort -> best_effort" if version == "2" else "TCPROS") in text
 
@@ -134,7 +141,7 @@ def test_wrong_topic_lists_the_image_topics(ros):
     out = check(ros, *params(ros[0], rgb_topic="/nothing/image_raw", depth_topic="/ok/depth/image_raw",
                              camera_info_topic="/ok/color/camera_info"))
     assert out.returncode == 1, out.stdout + out.stderr
-    line = next(x for x in out.stdout.splitlines() if x.startswith("problem /nothing/image_raw"))
+    line = line_of(out, "problem /nothing/image_raw")
     assert "no publisher" in line
     fix = out.stdout.split(line, 1)[1].splitlines()[1]
     assert "/ok/color/image_raw" in fix and "/unaligned/depth/image_raw" in fix and "rgb_topic" in fix
@@ -171,7 +178,7 @@ def test_camera_info_of_another_size(ros):
 def test_reliable_request_against_best_effort_camera(ros2_camera):
     out = check(("2", ros2_camera), *topics("2", "ok", input_qos="reliable"))
     assert out.returncode == 1, out.stdout + out.stderr
-    line = next(x for x in out.stdout.splitlines() if x.startswith("problem /ok/color/image_raw"))
+    line = line_of(out, "problem /ok/color/image_raw")
     assert "requests reliable but /check_camera offer(s) best_effort: they never connect" in line
     assert "got 0 messages" in line
     assert "best_effort -> reliable" in out.stdout          # the table's QoS column
@@ -182,3 +189,18 @@ def test_bad_seconds_is_a_usage_error(ros1_env):
     out = subprocess.run([sys.executable, "-m", "edgefuse.cli.main", "ros", "--check", "--seconds", "0", "--ros", "1"],
                          env=ros1_env, capture_output=True, text=True, timeout=60)
     assert out.returncode == 2 and "--seconds 0" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_wrong_type_names_it_and_the_image_topics(ros):
+    out = check(ros, *params(ros[0], rgb_topic="/ok/color/camera_info", depth_topic="/ok/depth/image_raw",
+                             camera_info_topic="/ok/color/camera_info"))
+    assert out.returncode == 1, out.stdout + out.stderr
+    line = line_of(out, "problem /ok/color/camera_info: colour topic")
+    assert "has type sensor_msgs/CameraInfo, the node needs sensor_msgs/Image" in line
+    assert "/ok/color/image_raw" in out.stdout.split(line, 1)[1].splitlines()[1]
+
+
+def test_unknown_parameter_is_refused_like_the_node_does(ros):
+    out = check(ros, *params(ros[0], rgb_topik="/ok/color/image_raw"))
+    assert out.returncode == 2, out.stdout + out.stderr
+    assert "unknown key(s) 'rgb_topik'" in out.stderr and "rgb_topic" in out.stderr
