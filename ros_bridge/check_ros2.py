@@ -21,6 +21,8 @@ from typing import Any
 from edgefuse.ros_bridge.config import ROS2_TOPICS, InputQos, NodeConfig
 from edgefuse.ros_bridge.inputs_check import InputsCheck, Offer, Report, Role
 
+DISCOVERY_S = 5.0   # s at most to discover the inputs' publishers before listening
+
 
 def _distro_parameters(rclpy: Any) -> set[str]:
     """The parameters every node of this ROS 2 distribution declares by itself (use_sim_time,
@@ -87,6 +89,12 @@ def check(overrides: dict[str, Any], argv: list[str], seconds: float, name: str 
             node_qos = QoSProfile(depth=5, history=HistoryPolicy.KEEP_LAST, reliability=ReliabilityPolicy.RELIABLE)
             for role, topic in listen.items():
                 node.create_subscription(msg_type[role], topic, count(role), node_qos)
+        # DDS discovery first (a loaded machine or a real network can take seconds): the
+        # listening time starts once every input has a publisher, or after DISCOVERY_S.
+        discovery = time.monotonic() + DISCOVERY_S
+        while (time.monotonic() < discovery and rclpy.ok()
+               and not all(node.get_publishers_info_by_topic(t) for t in listen.values())):
+            rclpy.spin_once(node, timeout_sec=0.1)
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline and rclpy.ok():
             rclpy.spin_once(node, timeout_sec=0.05)
