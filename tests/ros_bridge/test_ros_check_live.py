@@ -31,7 +31,7 @@ DEFAULTS = {"1": ("/camera/color/image_raw", "/camera/aligned_depth_to_color/ima
                   "/camera/camera/color/camera_info")}
 
 
-def pytest_configure_ros2_env() -> dict:
+def ros2_environment() -> dict:
     """The environment of every ROS 2 process of this module (loopback, a domain of its own)."""
     probe = subprocess.run([str(PY2), "-c", "import rclpy, sensor_msgs.msg, edgefuse"], capture_output=True, text=True) \
         if PY2.exists() else None
@@ -45,7 +45,7 @@ def pytest_configure_ros2_env() -> dict:
 
 @pytest.fixture(scope="module")
 def ros2_env():
-    return pytest_configure_ros2_env()
+    return ros2_environment()
 
 
 class Camera:
@@ -204,3 +204,15 @@ def test_unknown_parameter_is_refused_like_the_node_does(ros):
     out = check(ros, *params(ros[0], rgb_topik="/ok/color/image_raw"))
     assert out.returncode == 2, out.stdout + out.stderr
     assert "unknown key(s) 'rgb_topik'" in out.stderr and "rgb_topic" in out.stderr
+
+
+@pytest.mark.ros1
+def test_ros1_reads_the_named_nodes_parameters(ros1_camera):
+    """A launch file sets the node's private parameters (/left/... for __name:=left): the check
+    reads them from the master, so it judges the topics the node would use."""
+    for key, topic in (("rgb_topic", "/metres/color/image_raw"), ("depth_topic", "/metres/depth/image_raw"),
+                       ("camera_info_topic", "/metres/color/camera_info")):
+        subprocess.run(["rosparam", "set", f"/left/{key}", topic], env=ros1_camera, check=True)
+    out = check(("1", ros1_camera), "__name:=left")
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert "problem /metres/depth/image_raw: 16UC1 depth has median 3" in out.stdout
