@@ -399,7 +399,8 @@ class InputsCheck:
         if p.share >= PAIRED_MIN:
             return []
         slop = self.config.sync_slop
-        offset = "" if p.median_offset_ms is None else f"; the median depth - colour offset is {p.median_offset_ms:.1f} ms"
+        offset = ("" if p.median_offset_ms is None else
+                  f"; the median depth - colour offset is {p.median_offset_ms:.1f} ms")
         fix = (f"raise sync_slop above {abs(p.median_offset_ms) * 1e-3:.3f} s" if p.median_offset_ms is not None
                and abs(p.median_offset_ms) * 1e-3 > slop else "run depth at the colour rate")
         return [Verdict(Level.PROBLEM, self.topics[Role.DEPTH].topic,
@@ -443,7 +444,7 @@ class InputsCheck:
         if last.frame_id and c.frame_id and last.frame_id != c.frame_id:
             out.append(Verdict(P, info.topic, f"camera_info frame_id {last.frame_id!r} is not the colour image's "
                                f"{c.frame_id!r}: the intrinsics of another camera",
-                               f"set camera_info_topic to the colour camera's camera_info"))
+                               "set camera_info_topic to the colour camera's camera_info"))
         bad_k = _implausible_k(i["k"], i["width"], i["height"])
         if bad_k:
             out.append(Verdict(P, info.topic, f"camera_info K is implausible: {bad_k}",

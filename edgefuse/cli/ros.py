@@ -31,7 +31,7 @@ def ros(
                                                           "whichever imports)."),
     check: bool = typer.Option(False, "--check", help="Check the node's inputs (topics, QoS, stamps, depth, "
                                                       "camera_info) without loading a network; exit 1 on problems."),
-    seconds: float = typer.Option(5.0, "--seconds", help="--check: how long to listen (s)."),
+    seconds: Optional[float] = typer.Option(None, "--seconds", help="--check: how long to listen (s; default 5)."),
 ) -> None:
     """Segmentation masks on ROS topics: ~mask (mono8), ~mask_color, ~overlay, ~frame_info, /diagnostics."""
     from edgefuse.ros_bridge.launcher import foreign_args, run_node
@@ -41,12 +41,14 @@ def ros(
         ctx.fail(f"No such option: {unknown[0]} (ROS arguments are NAME:=VALUE remaps or follow --ros-args)")
     overrides = {"bundle": bundle, "backend": backend, "budget_ms": budget_ms, "threads": threads,
                  "calibration": calibration, "register_depth": register_depth}
+    if seconds is not None and not check:
+        ctx.fail("--seconds is an option of --check: edgefuse ros --check --seconds S")
     if check:
         from edgefuse.cli.common import console
         from edgefuse.cli.ros_check import render_check
         from edgefuse.ros_bridge.check import run_check
 
-        report = run_check(ros_version, overrides, list(ctx.args), seconds)
+        report = run_check(ros_version, overrides, list(ctx.args), 5.0 if seconds is None else seconds)
         render_check(report, console)
         raise typer.Exit(0 if report.ok else 1)
     run_node(ros_version, overrides, list(ctx.args))

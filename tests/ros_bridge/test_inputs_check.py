@@ -262,3 +262,10 @@ def test_one_topic_for_two_inputs():
     graph()
     report = check.report(2.0)
     assert any("colour and camera_info are the same topic" in v.what for v in problems(report))
+
+
+def test_seconds_without_check_is_a_usage_error(capsys):
+    from edgefuse.cli.main import main
+
+    assert main(["ros", "--seconds", "3"]) == 2
+    assert "--seconds is an option of --check" in capsys.readouterr().err

@@ -33,8 +33,8 @@ DEFAULTS = {"1": ("/camera/color/image_raw", "/camera/aligned_depth_to_color/ima
 
 def ros2_environment() -> dict:
     """The environment of every ROS 2 process of this module (loopback, a domain of its own)."""
-    probe = subprocess.run([str(PY2), "-c", "import rclpy, sensor_msgs.msg, edgefuse"], capture_output=True, text=True) \
-        if PY2.exists() else None
+    probe = (subprocess.run([str(PY2), "-c", "import rclpy, sensor_msgs.msg, edgefuse"], capture_output=True,
+                            text=True) if PY2.exists() else None)
     if probe is None or probe.returncode != 0:
         why = "missing" if probe is None else probe.stderr.strip().splitlines()[-1]
         pytest.fail(f"the ROS 2 environment .venv-ros2 is {why}: build it with `make ros2-env` (ROS 2 Jazzy rclpy "
