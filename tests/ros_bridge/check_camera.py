@@ -73,8 +73,12 @@ def ros1(rate: float) -> None:
         return header(CameraInfo(height=fields["height"], width=fields["width"], distortion_model="plumb_bob",
                                  D=[0.0] * 5, K=fields["k"], R=[1.0, 0, 0, 0, 1, 0, 0, 0, 1], P=fields["p"]), fields)
 
-    loop(rate, lambda: rospy.Time.now().to_nsec(),
-         lambda s, f: [p.publish(m) for p, m in zip(pubs[s], (image(f["color"]), image(f["depth"]), info(f["info"])))])
+    try:
+        loop(rate, lambda: rospy.Time.now().to_nsec(),
+             lambda s, f: [p.publish(m) for p, m in zip(pubs[s], (image(f["color"]), image(f["depth"]),
+                                                                   info(f["info"])))])
+    finally:
+        rospy.signal_shutdown("check camera stopped")   # else rospy's threads keep the process alive
 
 
 def ros2(rate: float) -> None:
