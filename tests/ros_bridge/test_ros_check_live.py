@@ -13,6 +13,7 @@ fail, never skip, where .venv-ros2 is missing (`make ros2-env` builds it).
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -110,7 +111,12 @@ def check(ros, *args: str) -> subprocess.CompletedProcess:
     version, env = ros
     python = sys.executable if version == "1" else str(PY2)
     cmd = [python, "-m", "edgefuse.cli.main", "ros", "--check", "--seconds", SECONDS, "--ros", version, *args]
-    out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    for _ in range(2):
+        out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+        # Killed by a SIGINT that nothing in the check sends (2 of ~60 runs on the shared
+        # development machine, never in 16 runs alone): run it once more; any other exit counts.
+        if out.returncode not in (130, -signal.SIGINT):
+            break
     assert "Traceback" not in out.stderr, out.stderr[-3000:]
     return out
 
