@@ -111,6 +111,11 @@ class NodeConfig:
             raise ConfigError(f"parameter overlay_alpha must be in [0, 1], got {self.overlay_alpha}")
         if not self.rgb_topic:
             raise ConfigError("parameter rgb_topic is empty; name the colour image topic")
+        named = [t for t in (self.rgb_topic, self.depth_topic, self.camera_info_topic) if t]
+        if len(set(named)) < len(named):
+            # rclpy cannot even subscribe twice to one topic with two types (RCLError).
+            raise ConfigError(f"rgb_topic, depth_topic and camera_info_topic must differ, got {', '.join(named)}; "
+                              "give each input its own topic")
         if self.register_depth and not self.calibration:
             raise ConfigError("parameter register_depth needs a calibration file with depth_to_color "
                               "(`edgefuse calibrate ... --depth-images DIR`); pass --calibration camera.yaml")

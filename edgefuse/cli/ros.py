@@ -1,7 +1,11 @@
 """`edgefuse ros --bundle B [--backend ...] [--budget-ms MS] [--ros 1|2] [ROS args]`: the
 segmentation node (edgefuse.ros_bridge). ROS arguments pass through unchanged: remaps
 (`image:=/cam/image`), `__name:=left`, ROS 1 private params (`_sync_slop:=0.05`), ROS 2
-`--ros-args -p mask_size:=network`."""
+`--ros-args -p mask_size:=network`.
+
+`edgefuse ros --check [--seconds S]`: listen to the node's inputs (same parameters and
+remaps) without loading a network; a table and verdicts with fixes, exit 1 on problems
+(docs/ros-check.md)."""
 
 from __future__ import annotations
 
@@ -25,6 +29,9 @@ def ros(
                                                        "with --calibration's extrinsics."),
     ros_version: str = typer.Option("auto", "--ros", help="1 (rospy), 2 (rclpy) or auto ($ROS_VERSION, then "
                                                           "whichever imports)."),
+    check: bool = typer.Option(False, "--check", help="Check the node's inputs (topics, QoS, stamps, depth, "
+                                                      "camera_info) without loading a network; exit 1 on problems."),
+    seconds: Optional[float] = typer.Option(None, "--seconds", help="--check: how long to listen (s; default 5)."),
 ) -> None:
     """Segmentation masks on ROS topics: ~mask (mono8), ~mask_color, ~overlay, ~frame_info, /diagnostics."""
     from edgefuse.ros_bridge.launcher import foreign_args, run_node
@@ -34,6 +41,16 @@ def ros(
         ctx.fail(f"No such option: {unknown[0]} (ROS arguments are NAME:=VALUE remaps or follow --ros-args)")
     overrides = {"bundle": bundle, "backend": backend, "budget_ms": budget_ms, "threads": threads,
                  "calibration": calibration, "register_depth": register_depth}
+    if seconds is not None and not check:
+        ctx.fail("--seconds is an option of --check: edgefuse ros --check --seconds S")
+    if check:
+        from edgefuse.cli.common import console
+        from edgefuse.cli.ros_check import render_check
+        from edgefuse.ros_bridge.check import run_check
+
+        report = run_check(ros_version, overrides, list(ctx.args), 5.0 if seconds is None else seconds)
+        render_check(report, console)
+        raise typer.Exit(0 if report.ok else 1)
     run_node(ros_version, overrides, list(ctx.args))
 
 

@@ -82,3 +82,9 @@ def test_live_options_change_and_the_others_are_refused():
         c.with_live({"bundle": "x", "rgb_topic": "/y", "sync_slop": 0.1})
     with pytest.raises(ConfigError, match="min_depth_valid"):
         c.with_live({"min_depth_valid": 1.5})
+
+
+def test_inputs_on_one_topic_are_refused():
+    with pytest.raises(ConfigError, match="must differ.*its own topic"):
+        NodeConfig(rgb_topic="/cam/image", camera_info_topic="/cam/image")
+    assert NodeConfig(depth_topic="").use_depth is False      # an empty depth topic is no clash
