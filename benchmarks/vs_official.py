@@ -8,7 +8,7 @@ FusionDynMM/, or FusionDynMM itself); nothing of it is copied into this reposito
 model is built by its own `src.build_model.build_model` with the arguments of its NYUv2
 fusion-level model (`--dynamic --global-gate`, ResNet-50, SE-add fusion, decoder 128 x 3,
 three NonBottleneck1D blocks per module: the 56.7-GMAC configuration of the paper's cost
-table, REFERENCE.md), no pretrained weights (random init), eval mode. What the script
+table, docs/models-and-training.md "ESANet"), no pretrained weights (random init), eval mode. What the script
 changes around it, and only there:
   - its constructor puts hard-coded path-cost constants on the GPU with `.cuda()`; on a
     machine without CUDA `Tensor.cuda` returns the tensor unchanged while the model is

@@ -96,7 +96,7 @@ def run_named(session, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
 
 def miou(pred: Sequence[np.ndarray], gt: Sequence[np.ndarray], num_classes: int) -> float | None:
     """Mean IoU over classes present in the ground truth; pred is the class index c,
-    gt the dataset label c + 1 with 0 = void (REFERENCE.md metric)."""
+    gt the dataset label c + 1 with 0 = void (docs/models-and-training.md, "Metric")."""
     conf = np.zeros((num_classes, num_classes), np.int64)
     for p, g in zip(pred, gt):
         g = np.asarray(g).astype(np.int64).ravel() - 1

@@ -1,5 +1,5 @@
 """The node without ROS: message fields in, the per-frame step of `edgefuse run`, message
-fields out (DESIGN.md "Layout": a pure core and thin adapters).
+fields out (docs/ros.md: a pure core and thin adapters).
 
     callbacks (any thread)              worker thread
     on_color / on_depth -> StampSync -> NewestSlot -> decode -> FrameProcessor.process

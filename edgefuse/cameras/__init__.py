@@ -1,6 +1,6 @@
 """Frame sources: RealSense live and recordings, ROS bags, dataset folders, synthetic scenes.
 
-One interface (DESIGN.md "Cameras"): `open_source(spec, **options)` returns a
+One interface (docs/architecture.md "Cameras"): `open_source(spec, **options)` returns a
 `FrameSource` that yields aligned `Frame`s (rgb uint8 HxWx3, depth uint16 mm HxW aligned to
 colour, timestamp, intrinsics). Importing this package is light (numpy): pyrealsense2,
 rosbags and open3d are imported by the source that needs them, when it is opened.

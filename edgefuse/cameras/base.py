@@ -1,7 +1,7 @@
 """The frame-source interface: one `Frame` type and one `FrameSource` shape for every camera.
 
 Every source (RealSense live, RealSense recordings, ROS bags, dataset folders, the
-synthetic scenes) yields the same aligned frame (DESIGN.md "Cameras"): rgb uint8 HxWx3 in
+synthetic scenes) yields the same aligned frame (docs/architecture.md "Cameras"): rgb uint8 HxWx3 in
 RGB order, depth uint16 HxW in millimetres aligned to the colour image (0 = no
 measurement; None when the depth stream gave nothing), a timestamp in seconds and the
 colour camera's intrinsics. The runtime never needs to know which source it reads.

@@ -60,7 +60,7 @@ class LearnedUpsample(nn.Module):
     """x2 nearest upsampling followed by a depthwise 3x3 conv initialised to a bilinear kernel.
 
     ESANet's "learned-3x3-zeropad": bilinear resize caused TensorRT conversion problems
-    (REFERENCE.md), nearest + depthwise conv exports cleanly and can still learn.
+    (docs/models-and-training.md "ESANet"), nearest + depthwise conv exports cleanly and can still learn.
     """
 
     def __init__(self, channels: int) -> None:

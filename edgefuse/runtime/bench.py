@@ -1,7 +1,7 @@
 """`edgefuse bench`: latency per gating path, the stem/gate overhead, and the dynamic
 speed-up measured against the static full path in the same run.
 
-Method (trtexec's, REFERENCE.md "Deployment conventions"): every graph is warmed up
+Method (trtexec's, docs/running.md "Method"): every graph is warmed up
 separately, then each call is timed alone many times (`iterations`, or for `duration`
 seconds), round-robin across the graphs, on a real frame's inputs; statistics are
 trtexec's (mean, std, min, percentiles, max, throughput, a warning over 2.5% CV). Then the frames of a source (default: the synthetic test scenes) go

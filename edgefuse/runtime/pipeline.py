@@ -1,4 +1,4 @@
-"""The per-frame pipeline behind `edgefuse run` (DESIGN.md "Per-frame runtime"):
+"""The per-frame pipeline behind `edgefuse run` (docs/architecture.md "The per-frame step"):
 
     capture -> validate -> stem/gate -> choose path -> path engine -> labels -> sinks
 

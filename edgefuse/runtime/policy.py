@@ -1,5 +1,5 @@
 """Choosing the path of a frame: pure functions of the gate logits, the path costs and the
-runtime policy (DESIGN.md "Per-frame runtime", issue 5 "Choosing the path").
+runtime policy (docs/architecture.md "The per-frame step", issue 5 "Choosing the path").
 
 Three rules, applied in this order:
   1. sensor health: depth missing or mostly invalid -> the path that relies least on depth

@@ -22,7 +22,7 @@ from edgefuse.export.manifest import EngineEntry
 from edgefuse.export.tensorrt_build import RuntimeInfo
 from edgefuse.runtime.runners.tensorrt import TRT_NAMES, TensorIO, TensorrtRunner, plan_buffers
 
-# The vocabularies the export tests keep in the repo (copied from shared/data/tensorrt-api).
+# The vocabularies the export tests keep in the repo (tests/export/data/tensorrt-api).
 VOCAB = Path(__file__).resolve().parents[1] / "export" / "data" / "tensorrt-api"
 ORIN = RuntimeInfo("10.3.0", "Orin", "8.7")
 
