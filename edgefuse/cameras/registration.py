@@ -34,7 +34,7 @@ from typing import Sequence
 
 import numpy as np
 
-from edgefuse.cameras.base import Intrinsics
+from edgefuse.cameras.frame import Intrinsics
 from edgefuse.errors import ConfigError
 
 _NO_DEPTH = np.iinfo(np.uint16).max

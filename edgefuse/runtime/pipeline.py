@@ -98,7 +98,7 @@ def open_camera(spec: str, bundle: Any, frames: int | None, realtime: bool, cali
     calibration: a camera_info YAML path or CameraCalibration (`--calibration`); record: a
     file the live RealSense sources record to (`--record`)."""
     from edgefuse.cameras import open_source, parse_spec
-    from edgefuse.cameras.base import source_class
+    from edgefuse.cameras.sources import source_class
 
     kind = parse_spec(spec).kind
     options: dict[str, Any] = {"frames": frames, "realtime": realtime or None}
