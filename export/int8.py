@@ -124,7 +124,7 @@ def feed_reader(feeds: Sequence[Feed]):
 
 
 def stem_feeds(frames: Iterable) -> list[Feed]:
-    """Feeds of the stem graph from calibration frames (`edgefuse.calibration.frames.Frame`)."""
+    """Feeds of the stem graph from calibration frames (`edgefuse.export.calib_frames.Frame`)."""
     return [f.inputs() for f in frames]
 
 
