@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _machine import bundle_or_export, machine_info, write_result  # noqa: E402
+from _harness import harness_parser, bundle_or_export, machine_info, write_result  # noqa: E402
 
 from edgefuse.cli.common import parse_size  # noqa: E402
 
@@ -46,7 +46,7 @@ def one_run(bundle: str, frames: int, loop: int, threads: int) -> dict:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0], parents=[harness_parser()])
     ap.add_argument("--model", default="dynmm-tiny-synth")
     ap.add_argument("--input-size", default=None, help="HxW (default: the model's)")
     ap.add_argument("--frames", type=int, default=150, help="frames per run (the demo runs 300)")
@@ -92,7 +92,7 @@ def main() -> None:
            "goal": {"capture_share_max": GOAL_CAPTURE_SHARE,
                     "met": summary["loop"]["capture_share"] <= GOAL_CAPTURE_SHARE}}
     name = f"capture_share_{Path(args.model).stem}_{hw[0]}x{hw[1]}"
-    write_result(args.out, name, out, markdown(out))
+    write_result(args.out, name, out, markdown(out), args)
 
 
 def markdown(out: dict) -> str:

@@ -30,7 +30,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _machine import bundle_or_export, machine_info, write_result  # noqa: E402
+from _harness import harness_parser, bundle_or_export, machine_info, write_result  # noqa: E402
 
 from edgefuse.checkpoint import load_model, shipped_weights  # noqa: E402
 from edgefuse.cli.common import parse_size  # noqa: E402
@@ -96,7 +96,7 @@ def gate_overhead(bundle: str, model, threads: int, iterations: int, warmup: int
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0], parents=[harness_parser()])
     default = "dynmm-tiny-synth" if "dynmm-tiny-synth" in shipped_weights() else "dynmm-tiny"
     ap.add_argument("--model", default=default, help=f"checkpoint / shipped weights / registry name ({default})")
     ap.add_argument("--input-size", default=None, help="HxW (default: the model's)")
@@ -184,7 +184,7 @@ def main() -> None:
            "bench": data, "madds_fit": fit, "budget_run": budget, "infeasible_budget_run": infeasible,
            "goals": goals}
     name = f"dynamic_vs_static_{Path(args.model).stem}_{data['backend']}" + (f"_{args.tag}" if args.tag else "")
-    write_result(args.out, name, out, markdown(out))
+    write_result(args.out, name, out, markdown(out), args)
 
 
 def _met(met: bool | None) -> str:

@@ -22,7 +22,6 @@ Writes benchmarks/results/export_latency_<model>[_<HxW>]_cpu.{json,md}.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -34,7 +33,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _machine import machine_info  # noqa: E402
+from _harness import harness_parser, machine_info, write_result  # noqa: E402
 
 from edgefuse.cli.common import parse_size  # noqa: E402
 
@@ -62,7 +61,7 @@ def _scheme(variant: str) -> dict:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0], parents=[harness_parser()])
     ap.add_argument("--model", default="dynmm-tiny", help="registry name, shipped weights or checkpoint")
     ap.add_argument("--input-size", default=None, help="HxW (default: the model's)")
     ap.add_argument("--iterations", type=int, default=30)
@@ -82,7 +81,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     variants = [v.strip() for v in args.int8.split(",") if v.strip()]
 
-    from edgefuse.calibration.frames import EVAL_SEED, load_frames
+    from edgefuse.export.calib_frames import EVAL_SEED, load_frames
     from edgefuse.checkpoint import load_model
     from edgefuse.export.bundle import load_bundle
     from edgefuse.export.exporter import export_bundle
@@ -185,13 +184,9 @@ def main() -> None:
 
     result["machine"]["onnxruntime"] = onnxruntime.__version__
     result["machine"]["cpu_flags"] = _cpu_flags()
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     tag = "" if args.input_size is None else f"_{h}x{w}"
     stem_name = f"export_latency_{Path(args.model).stem}{tag}_cpu"
-    (out / f"{stem_name}.json").write_text(json.dumps(result, indent=2) + "\n")
-    (out / f"{stem_name}.md").write_text(_markdown(result, runtimes, variants) + "\n")
-    print(_markdown(result, runtimes, variants))
+    write_result(args.out, stem_name, result, _markdown(result, runtimes, variants) + "\n", args)
 
 
 def _markdown(result: dict, runtimes: list[str], variants: list[str]) -> str:

@@ -32,7 +32,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _machine import machine_info, write_result  # noqa: E402
+from _harness import harness_parser, machine_info, write_result  # noqa: E402
 
 GOAL_RSS, GOAL_SIZE, GOAL_STARTUP = 1.3, 1.3, 2.0
 EDGEFUSE = [sys.executable, "-m", "edgefuse.cli.main"]
@@ -63,7 +63,7 @@ def bundle_bytes(bundle: Path) -> int:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0], parents=[harness_parser()])
     ap.add_argument("--dynamic", default="dynmm-r34-nbt1d")
     ap.add_argument("--static", default="esanet-r34-nbt1d")
     ap.add_argument("--input-size", default="320x320")
@@ -169,7 +169,7 @@ def main() -> None:
     if w:
         lines.append(f"The dynamic bundle's graphs reference {w['referenced_bytes'] / 1e6:.0f} MB of weights, "
                      f"stored once in {w['size_bytes'] / 1e6:.0f} MB ({w['tensors']} distinct tensors).")
-    write_result(args.out, name, result, "\n".join(lines) + "\n")
+    write_result(args.out, name, result, "\n".join(lines) + "\n", args)
 
 
 if __name__ == "__main__":

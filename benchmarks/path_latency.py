@@ -10,7 +10,6 @@ Latency should fall roughly with MAdds if the skipping is real.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
@@ -19,7 +18,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _machine import machine_info  # noqa: E402
+from _harness import harness_parser, machine_info, write_result  # noqa: E402
 
 from edgefuse.cli.common import parse_size  # noqa: E402
 from edgefuse.models.costs import measure_costs  # noqa: E402
@@ -32,7 +31,7 @@ def _sync(device: str) -> None:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0], parents=[harness_parser()])
     ap.add_argument("--model", default="dynmm-r50")
     ap.add_argument("--input-size", default=None, help="HxW (default: the model's)")
     ap.add_argument("--iterations", type=int, default=10)
@@ -78,10 +77,7 @@ def main() -> None:
         r["latency_share"] = r["latency_ms"]["median"] / full["latency_ms"]["median"]
     result = {"model": args.model, "input_size": [h, w], "device": args.device,
               "iterations": args.iterations, "warmup": args.warmup, "paths": rows, "machine": machine_info()}
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     stem = f"path_latency_{args.model}_{args.device.split(':')[0]}"
-    (out / f"{stem}.json").write_text(json.dumps(result, indent=2))
     lines = [f"# Eager PyTorch latency per path: {args.model} at {h}x{w} on {args.device}", "",
              f"`{result['machine']['command']}` — {result['machine']['date']}, "
              f"{result['machine'].get('cpu_model', result['machine']['processor'])}, "
@@ -92,8 +88,7 @@ def main() -> None:
         cells = ",".join(str(i + 1) for i, f in enumerate(r["decision"]) if f) or "-"
         lines.append(f"| {r['index']} | {cells} | {r['madds'] / 1e9:.2f} | {r['madds_share']:.2f} | "
                      f"{r['latency_ms']['median']:.2f} | {r['latency_share']:.2f} |")
-    (out / f"{stem}.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    write_result(args.out, stem, result, "\n".join(lines) + "\n", args)
 
 
 if __name__ == "__main__":

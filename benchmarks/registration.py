@@ -15,7 +15,6 @@ Writes registration.json and registration.md (command, machine, date, load).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -28,7 +27,7 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _machine import machine_info  # noqa: E402
+from _harness import harness_parser, machine_info, write_result  # noqa: E402
 
 from edgefuse.cameras.base import Intrinsics  # noqa: E402
 from edgefuse.cameras.registration import METHODS, DepthRegistrar, Extrinsics  # noqa: E402
@@ -39,7 +38,7 @@ COLOR_K = Intrinsics(615.0, 615.0, 320.0, 240.0, 640, 480)
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0], parents=[harness_parser()])
     ap.add_argument("--frames", type=int, default=4)
     ap.add_argument("--repeats", type=int, default=30, help="timed calls per method per frame")
     ap.add_argument("--out", default=str(Path(__file__).parent / "results"))
@@ -80,9 +79,6 @@ def main() -> None:
               "agreement_within_1mm": round(float(np.mean(agree)), 5), "load_before": load_before,
               "load_after": load_after, "open3d": o3d.__version__, "numpy": np.__version__,
               "machine": machine_info()}
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "registration.json").write_text(json.dumps(result, indent=2) + "\n")
     m = result["machine"]
     lines = ["# Depth registration, 640x480, one core", "",
              f"`{m['command']}`, {m['date']}, {m.get('cpu_model', m['processor'])} ({m['cpu_count']} cores, "
@@ -93,8 +89,7 @@ def main() -> None:
     lines += ["", f"Faster: **{faster}**. 30 Hz needs < 33.3 ms per frame. The two agree within 1 mm on "
                   f"{result['agreement_within_1mm']:.2%} of the pixels both fill; "
                   f"{result['valid_depth_fraction']:.0%} of the depth pixels are valid (synthetic D435 depth)."]
-    (out / "registration.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    write_result(args.out, "registration", result, "\n".join(lines) + "\n", args)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _machine import machine_info, write_result  # noqa: E402
+from _harness import harness_parser, machine_info, write_result  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -83,7 +83,7 @@ def measure(a: argparse.Namespace) -> dict:
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0], parents=[harness_parser()])
     p.add_argument("--size", default="480x640")
     p.add_argument("--iterations", type=int, default=200)
     p.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)
@@ -104,7 +104,7 @@ def main() -> int:
     md += [f"| {k} | {v:.3f} |" for k, v in rows.items()]
     write_result(Path(__file__).parent / "results", "ros2_conversion",
                  {"machine": m, "load_before": load_before, "load_after": load_after, "size": a.size,
-                  "median_ms": rows}, "\n".join(md) + "\n")
+                  "median_ms": rows}, "\n".join(md) + "\n", a)
     return 0
 
 

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _machine import machine_info, write_result  # noqa: E402
+from _harness import harness_parser, machine_info, write_result  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 PAIRS = [("reliable", "best_effort"), ("reliable", "reliable"), ("best_effort", "best_effort")]
@@ -73,7 +73,7 @@ def role(a: argparse.Namespace) -> int:
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0], parents=[harness_parser()])
     p.add_argument("--rate", type=float, default=30.0)
     p.add_argument("--seconds", type=float, default=4.0)
     p.add_argument("--size", default="480x640")
@@ -112,7 +112,7 @@ def main() -> int:
            "frame for a best-effort reader; a reliable reader has it sent again)."]
     write_result(Path(__file__).parent / "results", "ros2_image_qos",
                  {"machine": m, "load_before": load_before, "load_after": load_after, "size": a.size,
-                  "rate_hz": a.rate, "rows": rows}, "\n".join(md) + "\n")
+                  "rate_hz": a.rate, "rows": rows}, "\n".join(md) + "\n", a)
     return 0
 
 

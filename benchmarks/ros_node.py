@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _machine import machine_info  # noqa: E402
+from _harness import harness_parser, machine_info, write_result  # noqa: E402
 
 GOAL_SHARE = 0.15
 RESULTS = Path(__file__).parent / "results"
@@ -183,7 +183,7 @@ def markdown(result: dict) -> str:
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0], parents=[harness_parser()])
     p.add_argument("--model", default="dynmm-tiny-synth", help="shipped weights / model to export")
     p.add_argument("--bundle", help="an existing bundle (skips the export)")
     p.add_argument("--ros", nargs="+", choices=("1", "2"), default=["1", "2"])
@@ -223,11 +223,8 @@ def main() -> int:
     result = {"model": model, "size": a.size, "threads": a.threads, "ros": a.ros, "camera_qos": a.camera_qos,
               "mask_color_subscribed": a.mask_color, "goal_share": GOAL_SHARE, "load_before": load_before,
               "load_after": load_after, "machine": machine_info(), "runs": runs}
-    RESULTS.mkdir(parents=True, exist_ok=True)
     stem = f"ros_node_{model}" + (f"_{a.tag}" if a.tag else "")
-    (RESULTS / f"{stem}.json").write_text(json.dumps(result, indent=2) + "\n")
-    (RESULTS / f"{stem}.md").write_text(markdown(result))
-    print(markdown(result))
+    write_result(RESULTS, stem, result, markdown(result), a)
     return 0
 
 

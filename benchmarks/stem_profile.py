@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _machine import bundle_or_export, machine_info, write_result  # noqa: E402
+from _harness import harness_parser, bundle_or_export, machine_info, write_result  # noqa: E402
 
 from edgefuse.cli.common import parse_size  # noqa: E402
 
@@ -64,7 +64,7 @@ def profile_graph(file: Path, feeds: dict, runs: int, threads: int, prefix: str)
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0], parents=[harness_parser()])
     ap.add_argument("--model", default="dynmm-tiny-synth")
     ap.add_argument("--input-size", default=None)
     ap.add_argument("--runs", type=int, default=100)
@@ -101,7 +101,7 @@ def main() -> None:
            "input_size": [h, w], "threads": args.threads, "runs": args.runs,
            "load_before": load_before, "load_after": os.getloadavg(), "graphs": result,
            "stem_time_share": st["run_ms"] / total_ms, "stem_madds_share": st["madds"] / total_madds}
-    write_result(args.out, f"stem_profile_{Path(args.model).stem}_{h}x{w}", out, markdown(out))
+    write_result(args.out, f"stem_profile_{Path(args.model).stem}_{h}x{w}", out, markdown(out), args)
 
 
 def markdown(out: dict) -> str:

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _machine import machine_info, write_result  # noqa: E402
+from _harness import harness_parser, machine_info, write_result  # noqa: E402
 
 from edgefuse.cli.common import parse_size  # noqa: E402
 
@@ -67,7 +67,7 @@ def session(data, threads: int = 1):
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0], parents=[harness_parser()])
     ap.add_argument("--model", default="dynmm-tiny-synth")
     ap.add_argument("--input-size", default=None)
     ap.add_argument("--runs", type=int, default=200)
@@ -128,7 +128,7 @@ def main() -> None:
            "stem_madds": stem_madds, "path_madds": path_madds, "rows": rows,
            "max_abs_diff_before_vs_now": max_diff, "goal_ratio": GOAL_RATIO,
            "met": rows["stem_gate"]["ratio"] <= GOAL_RATIO}
-    write_result(args.out, f"stem_share_cpu_{Path(args.model).stem}_{h}x{w}", out, markdown(out))
+    write_result(args.out, f"stem_share_cpu_{Path(args.model).stem}_{h}x{w}", out, markdown(out), args)
 
 
 def markdown(out: dict) -> str:

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _machine import machine_info  # noqa: E402
+from _harness import harness_parser, machine_info, write_result  # noqa: E402
 
 from edgefuse.checkpoint import load_model, save_checkpoint  # noqa: E402
 from edgefuse.cli.common import parse_size  # noqa: E402
@@ -110,7 +110,7 @@ def markdown(res: dict) -> str:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0], parents=[harness_parser()])
     ap.add_argument("--model", action="append", default=None, help="NAME[:HxW], repeatable")
     ap.add_argument("--iterations", type=int, default=300)
     ap.add_argument("--warmup", type=int, default=30)
@@ -128,10 +128,7 @@ def main() -> None:
     info = {**machine_info(), "gpu": torch.cuda.get_device_name(0), "torch": torch.__version__}
     res = {"machine": info, "results": results}
     gpu = info["gpu"].replace(" ", "-")
-    Path(args.out).mkdir(parents=True, exist_ok=True)
-    (Path(args.out) / f"torch_cuda_graphs_{gpu}.json").write_text(json.dumps(res, indent=2) + "\n")
-    (Path(args.out) / f"torch_cuda_graphs_{gpu}.md").write_text(markdown(res))
-    print(markdown(res))
+    write_result(args.out, f"torch_cuda_graphs_{gpu}", res, markdown(res), args)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ FusionDynMM/, or FusionDynMM itself); nothing of it is copied into this reposito
 model is built by its own `src.build_model.build_model` with the arguments of its NYUv2
 fusion-level model (`--dynamic --global-gate`, ResNet-50, SE-add fusion, decoder 128 x 3,
 three NonBottleneck1D blocks per module: the 56.7-GMAC configuration of the paper's cost
-table, REFERENCE.md), no pretrained weights (random init), eval mode. What the script
+table, docs/models-and-training.md "ESANet"), no pretrained weights (random init), eval mode. What the script
 changes around it, and only there:
   - its constructor puts hard-coded path-cost constants on the GPU with `.cuda()`; on a
     machine without CUDA `Tensor.cuda` returns the tensor unchanged while the model is
@@ -42,7 +42,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _machine import bundle_or_export, machine_info, write_result  # noqa: E402
+from _harness import harness_parser, bundle_or_export, machine_info, write_result  # noqa: E402
 
 from edgefuse.cli.common import parse_size  # noqa: E402
 from edgefuse.models.costs import count_madds  # noqa: E402
@@ -122,7 +122,7 @@ def timed(fn, clock=time.perf_counter) -> float:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0], parents=[harness_parser()])
     ap.add_argument("--official", required=True, help="checkout of github.com/zihuixue/DynMM")
     ap.add_argument("--input-size", default="480x640")
     ap.add_argument("--threads", type=int, default=2, help="torch and ORT intra-op threads")
@@ -214,7 +214,7 @@ def main() -> None:
            "official_args": OFFICIAL_ARGS, "rows": rows, "equal_work": equal_work,
            "samples_ms": {n: {str(k): v for k, v in per.items()} for n, per in samples.items()}}
     name = f"vs_official_{h}x{w}" + ("_cpu" if args.clock == "cpu" else "")
-    write_result(args.out, name, out, markdown(out))
+    write_result(args.out, name, out, markdown(out), args)
 
 
 def markdown(out: dict) -> str:

@@ -18,7 +18,7 @@ import numpy as np
 
 from edgefuse.calibration.board import BoardDetector, Detection
 from edgefuse.calibration.views import to_gray
-from edgefuse.cameras.base import Frame
+from edgefuse.cameras.frame import Frame
 
 
 @dataclass

@@ -15,7 +15,7 @@ import numpy as np
 
 from edgefuse.calibration.board import Board
 from edgefuse.calibration.views import View, image_size
-from edgefuse.cameras.base import Intrinsics
+from edgefuse.cameras.frame import Intrinsics
 from edgefuse.cameras.camera_info import CameraModel
 from edgefuse.errors import ConfigError, require
 

@@ -1,7 +1,7 @@
 """Typed dataclass configs built from plain dicts (YAML, JSON, CLI).
 
 Unknown keys are an error that lists the valid ones: a typo must never be silently
-ignored (timm's **kwargs pass-through is the cautionary tale, DESIGN.md "Style").
+ignored (timm's **kwargs pass-through is the cautionary tale, docs/architecture.md "Style").
 """
 
 from __future__ import annotations

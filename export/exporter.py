@@ -213,7 +213,7 @@ class _Graphs:
 
 def _build(loaded, model, exported: list[int], serving: list[int], opts: ExportOptions, work: Path,
            say: Progress) -> ExportResult:
-    from edgefuse.calibration.frames import EVAL_SEED
+    from edgefuse.export.calib_frames import EVAL_SEED
     from edgefuse.export.verify import verify_bundle
     from edgefuse.models.costs import measure_costs
 
@@ -299,7 +299,7 @@ def _export_graphs(model, exported: list[int], logits: bool, out: Path, say: Pro
 def int8_scheme(opts: ExportOptions):
     """The quantisation scheme for an export (None unless --precision int8): the target's
     (--int8-target, default from --backend), checked against what the backend accepts."""
-    from edgefuse.calibration.int8 import int8_scheme as scheme_for, resolve_reduce_range
+    from edgefuse.export.int8 import int8_scheme as scheme_for, resolve_reduce_range
 
     if opts.precision is not Precision.INT8:
         if opts.int8_target is not None or opts.int8_reduce_range is not None:
@@ -316,9 +316,9 @@ def int8_scheme(opts: ExportOptions):
 def _quantize(graphs: _Graphs, opts: ExportOptions, work: Path, size: tuple[int, int], notes: list[str],
               say: Progress) -> dict[str, Any]:
     """Replace graphs.files by Q/DQ int8 graphs in `work`; returns the manifest's calibration
-    record. Path graphs are calibrated on the fp32 stem graph's features (calibration/int8.py)."""
-    from edgefuse.calibration.frames import CALIB_SEED
-    from edgefuse.calibration.int8 import path_feeds, quantize_graph, stem_feeds
+    record. Path graphs are calibrated on the fp32 stem graph's features (export/int8.py)."""
+    from edgefuse.export.calib_frames import CALIB_SEED
+    from edgefuse.export.int8 import path_feeds, quantize_graph, stem_feeds
     from edgefuse.export.verify import ort_session
 
     scheme = int8_scheme(opts)
@@ -394,7 +394,7 @@ def _frames(source, count: int, size: tuple[int, int], seed: int, split: str, no
             camera_calibration=None):
     """Frames from `source`; the default (synthetic benchmark) falls back to procedural
     frames when the synth extra (Open3D) is missing, and says so in the report."""
-    from edgefuse.calibration.frames import load_frames, source_label
+    from edgefuse.export.calib_frames import load_frames, source_label
     from edgefuse.errors import MissingExtraError
 
     if source is None:

@@ -1,4 +1,4 @@
-"""The bundle manifest: the single source of truth at run time (DESIGN.md "Engines").
+"""The bundle manifest: the single source of truth at run time (docs/architecture.md "The bundle").
 
 `manifest.json` is plain JSON, read with `json` (never eval) and validated against the
 dataclasses below: unknown keys, wrong types, bad hashes and file names that could escape

@@ -2,8 +2,8 @@
 (tensor specs, operator counts, MAdds of its convolutions).
 
 Exporter: the TorchScript-based `torch.onnx.export(..., dynamo=False)` at opset 17 with
-static shapes (batch 1, one bundle per input size: REFERENCE.md, adaptive pooling must
-see a fixed size). It gives byte-identical output for identical weights, needs no
+static shapes (batch 1, one bundle per input size: adaptive pooling must
+see a fixed size, docs/models-and-training.md "ESANet"). It gives byte-identical output for identical weights, needs no
 onnxscript, and every op our models use maps to one standard ONNX op.
 """
 
@@ -23,7 +23,7 @@ LABELS_DTYPE = torch.int32   # TensorRT's ArgMax/TopK index type; half the bytes
 
 class LabelsHead(nn.Module):
     """Path module + argmax inside the graph: outputs `labels` (N x H x W int32) and, with
-    `logits=True`, the logits too (DESIGN.md: labels keep the device->host copy small)."""
+    `logits=True`, the logits too (docs/architecture.md "The bundle": labels keep the device->host copy small)."""
 
     def __init__(self, path: nn.Module, logits: bool = False) -> None:
         super().__init__()

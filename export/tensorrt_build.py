@@ -24,7 +24,7 @@ Precision (TensorRT 11 removed the weak-typing builder flags, 10.x deprecated ca
   - fp32: no flag.
 
 `check_engine_compat` is a pure function of the manifest entry and the runtime: engines
-are not portable across TensorRT versions or GPU architectures (REFERENCE.md).
+are not portable across TensorRT versions or GPU architectures (docs/architecture.md "The bundle").
 """
 
 from __future__ import annotations

@@ -96,7 +96,7 @@ def run_named(session, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
 
 def miou(pred: Sequence[np.ndarray], gt: Sequence[np.ndarray], num_classes: int) -> float | None:
     """Mean IoU over classes present in the ground truth; pred is the class index c,
-    gt the dataset label c + 1 with 0 = void (REFERENCE.md metric)."""
+    gt the dataset label c + 1 with 0 = void (docs/models-and-training.md, "Metric")."""
     conf = np.zeros((num_classes, num_classes), np.int64)
     for p, g in zip(pred, gt):
         g = np.asarray(g).astype(np.int64).ravel() - 1
@@ -119,7 +119,7 @@ def verify_bundle(model: SegModel, graphs: dict[str, Path], gate_to_path: Sequen
                   frames_source: str, precision: str = "fp32", fp32_graphs: dict[str, Path] | None = None,
                   int8_min_agreement: float = 0.9, int8_fused: bool = True) -> VerifyReport:
     """Check `graphs` ({"stem_gate": file, "path_<k>": file}) against `model` on `frames`
-    (`edgefuse.calibration.frames.Frame`). For int8, `graphs` are the Q/DQ graphs and
+    (`edgefuse.export.calib_frames.Frame`). For int8, `graphs` are the Q/DQ graphs and
     `fp32_graphs` the fp32 ones they were made from: fp32 is checked against PyTorch
     strictly, int8 against fp32 with `int8_min_agreement`. `int8_fused`: the int8 graphs run
     in ONNX Runtime's fused CPU kernels (what a cpu-scheme bundle runs in); False: their Q/DQ

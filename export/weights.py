@@ -12,7 +12,7 @@ names folded constants by trace order (`onnx::Conv_123`), which differs between 
 the bytes of the same folded weight are identical. The file's layout depends only on the
 graphs (first use, graph order), so re-exports stay byte-identical.
 
-Security (DESIGN.md: nothing named in a manifest may point outside its bundle): an external
+Security (docs/architecture.md "The bundle": nothing named in a manifest may point outside its bundle): an external
 data reference is validated *before* ONNX Runtime or TensorRT opens the graph: its location
 must be a weights file the manifest names (and hashes), and its byte range must lie inside
 that file and match the tensor's dtype and shape.

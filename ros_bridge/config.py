@@ -8,10 +8,13 @@ from __future__ import annotations
 import dataclasses
 import enum
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edgefuse.config import from_dict
 from edgefuse.errors import ConfigError
+
+if TYPE_CHECKING:
+    from edgefuse.runtime.setup import RuntimeConfig
 
 
 class MaskSize(str, enum.Enum):
@@ -70,6 +73,7 @@ class NodeConfig:
     budget_ms: float = 0.0              # 0: no latency budget
     threads: int = 0                    # ONNX Runtime intra-op threads (0: its default)
     providers: str = "auto"             # ort: ONNX Runtime execution providers
+    share_weights: bool = True          # ort: one copy of the weights for every session
     on_mismatch: str = "refuse"         # tensorrt: an engine built elsewhere: refuse or rebuild
     checkpoint: str = ""                # torch: the exporting checkpoint
     min_depth_valid: float = 0.5
@@ -155,9 +159,14 @@ class NodeConfig:
         values.update(changes)
         return from_dict(type(self), values, where="edgefuse node parameters")
 
-    def backend_options(self) -> dict[str, Any]:
-        """Options for `make_runner`, as `edgefuse run` builds them."""
-        options = {"ort": {"providers": self.providers, **({"threads": self.threads} if self.threads else {})},
-                   "tensorrt": {"on_mismatch": self.on_mismatch},
-                   "torch": {"checkpoint": self.checkpoint} if self.checkpoint else {}}
-        return options.get(self.backend, {})
+    def runtime_config(self) -> "RuntimeConfig":
+        """The runtime set-up `edgefuse run` and `edgefuse bench` build from their flags
+        (edgefuse.runtime.setup), from these parameters."""
+        from edgefuse.export.tensorrt_build import parse_on_mismatch
+        from edgefuse.runtime.setup import RuntimeConfig
+
+        on_mismatch = parse_on_mismatch(self.on_mismatch, flag="parameter on_mismatch").value
+        return RuntimeConfig(bundle=self.bundle, backend=self.backend, threads=self.threads,
+                             providers=self.providers, share_weights=self.share_weights,
+                             on_mismatch=on_mismatch, checkpoint=self.checkpoint or None,
+                             budget_ms=self.budget, min_depth_valid=self.min_depth_valid)

@@ -1,5 +1,5 @@
 """The node without ROS: message fields in, the per-frame step of `edgefuse run`, message
-fields out (DESIGN.md "Layout": a pure core and thin adapters).
+fields out (docs/ros.md: a pure core and thin adapters).
 
     callbacks (any thread)              worker thread
     on_color / on_depth -> StampSync -> NewestSlot -> decode -> FrameProcessor.process
@@ -28,8 +28,8 @@ from edgefuse.ros_bridge.diagnostics import Diagnostics, WarnThrottle
 from edgefuse.ros_bridge.messages import DiagnosticsMessage, MaskEncoder, Topic, classes_json
 from edgefuse.ros_bridge.outputs import FrameInfoSink, Outlet, TopicSink
 from edgefuse.ros_bridge.sync import DepthState, NewestSlot, Pair, StampSync
-from edgefuse.runtime.policy import PolicyConfig
-from edgefuse.runtime.processor import FrameProcessor, FrameResult
+from edgefuse.runtime.processor import FrameResult
+from edgefuse.runtime.setup import make_policy, open_runtime
 
 # Why a frame ran without depth, for the warning (the health rule's own verdicts otherwise).
 _NO_DEPTH_WHY = {DepthState.TIMEOUT: "no depth message for {timeout:g} s",
@@ -50,24 +50,18 @@ class NodeCore:
 
     def __init__(self, config: NodeConfig, transport: Transport, name: str = "edgefuse",
                  bundle: Any = None, runner: Any = None) -> None:
-        from edgefuse.runtime.pipeline import make_policy, open_bundle
-        from edgefuse.runtime.runners import make_runner
-
-        if bundle is None:
-            if not config.bundle:
-                raise ConfigError("no bundle: pass --bundle DIR (or set the node's `bundle` parameter) "
-                                  "to a folder written by `edgefuse export`")
-            bundle = open_bundle(config.bundle)
+        if bundle is None and not config.bundle:
+            raise ConfigError("no bundle: pass --bundle DIR (or set the node's `bundle` parameter) "
+                              "to a folder written by `edgefuse export`")
         self.config = config
         self.transport = transport
         self.name = name
-        m = self._manifest = bundle.manifest
-        policy = make_policy(m, PolicyConfig(budget_ms=config.budget, min_depth_valid=config.min_depth_valid))
-        self.runner = runner if runner is not None else make_runner(config.backend, bundle,
-                                                                    **config.backend_options())
+        # The same set-up as `edgefuse run` / `edgefuse bench` (edgefuse.runtime.setup).
+        runtime = open_runtime(config.runtime_config(), bundle=bundle, runner=runner)
+        m = self._manifest = runtime.manifest
+        self.runner = runtime.runner
         self.encoder = MaskEncoder(m.palette, config.mask_size, config.overlay_alpha)
-        sinks = [TopicSink(self.encoder, transport), FrameInfoSink(transport)]
-        self.processor = FrameProcessor(m.input_size, self.runner, policy, sinks, config.min_depth_valid)
+        self.processor = runtime.processor([TopicSink(self.encoder, transport), FrameInfoSink(transport)])
         self.classes = ["void", *m.classes]
         self.classes_json = classes_json(m.classes, m.palette)
         # Depth timeouts run on ROS time, so a bag played with use_sim_time times out in
@@ -107,12 +101,9 @@ class NodeCore:
     def reconfigure(self, config: NodeConfig) -> None:
         """Take a config whose live options (config.LIVE) changed: the next frame uses them.
         Each is one attribute the worker reads per frame, so no lock is needed."""
-        from edgefuse.runtime.pipeline import make_policy
-
         old, self.config = self.config, config
         if (config.budget_ms, config.min_depth_valid) != (old.budget_ms, old.min_depth_valid):
-            self.processor.policy = make_policy(self._manifest, PolicyConfig(budget_ms=config.budget,
-                                                                             min_depth_valid=config.min_depth_valid))
+            self.processor.policy = make_policy(self._manifest, config.runtime_config().policy_config())
             self.processor.min_depth_valid = config.min_depth_valid
         self.sync.reconfigure(config.sync_slop, config.depth_timeout)
         self.encoder.alpha = MaskEncoder.alpha_of(config.overlay_alpha)
@@ -206,8 +197,8 @@ class NodeCore:
             self.diagnostics.count("skipped")
             self._warn("skipped", f"{self.config.rgb_topic}: frame skipped ({result.health.describe()})")
             return result
-        if result.note:   # an infeasible ~budget_ms, said once (policy.BudgetCheck)
-            self.transport.log("warn", result.note.replace("--budget-ms", "~budget_ms"))
+        if result.note:   # an infeasible budget, said once (policy.BudgetCheck), named as the node's parameter
+            self.transport.log("warn", result.note.message("budget_ms"))
         record = result.record
         fallback = record["reason"] == "depth_fallback" and pair.state is not DepthState.DISABLED
         self.diagnostics.frame(record["path"], result.latency_ms["total"], record.get("publish_delay_ms"), fallback)

@@ -4,7 +4,7 @@ Pairing reuses the bag players' `NearestPairer` (exact stamps are the nearest; p
 apart than `sync_slop` get no depth). What is live-only: depth may stop. Without depth for
 `depth_timeout` seconds (or with no depth topic at all) colour images pass straight through
 with no depth, so the depth-health rule routes them to the RGB-only path and the robot keeps
-seeing; a strict synchroniser would stop firing instead (REFERENCE.md, user pains).
+seeing; a strict synchroniser would stop firing instead (docs/ros.md "Behaviour").
 
 The slot holds one pair: a newer pair replaces an older one not yet taken and counts a drop,
 so when inference is slower than the camera latency never builds up.

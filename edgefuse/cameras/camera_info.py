@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from edgefuse.cameras.base import Intrinsics
+from edgefuse.cameras.frame import Intrinsics
 from edgefuse.cameras.registration import Extrinsics
 from edgefuse.errors import ConfigError
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edgefuse.cameras.base import Frame
+from edgefuse.cameras.frame import Frame
 
 #: Below this fraction of valid depth pixels the depth frame is "mostly invalid".
 MIN_DEPTH_VALID = 0.5

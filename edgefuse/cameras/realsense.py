@@ -3,7 +3,7 @@
 Colour (rgb8) and depth (z16) at the chosen resolution and rate, depth aligned to colour
 with `rs.align(rs.stream.color)` and converted to millimetres with the device's depth scale,
 intrinsics from the colour stream. Capture and alignment run in a `LiveCapture` thread:
-alignment costs CPU time per frame (a known FPS killer when done inline, REFERENCE.md), and
+alignment costs CPU time per frame (a known FPS killer when done inline, docs/architecture.md "Cameras"), and
 in the thread it overlaps inference instead of adding to it. When inference falls behind,
 the oldest frame is dropped and counted. A disconnect is retried with backoff: the pipeline
 is restarted when the camera (same serial) is back, and the run goes on.

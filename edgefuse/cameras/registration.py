@@ -16,10 +16,8 @@ returns for (camera 1 = depth, camera 2 = colour).
 
 Why numpy and not Open3D's tensor geometry (`PointCloud.create_from_depth_image` +
 `project_to_depth_image`): both were measured on one core at 640x480, alternating
-(`benchmarks/registration.py`, results in `benchmarks/results/registration.md`): the numpy
-path with its cached rays had the lower median (28 vs 35 ms on a heavily loaded shared
-box; their minimums, 16 vs 15 ms, are close), and it handles lens distortion and needs no
-extra. The Open3D path is kept (`method="open3d"`) so the benchmark can keep measuring it.
+(`benchmarks/registration.py`, docs/results.md): the numpy path with its cached rays had
+the lower median, and it handles lens distortion and needs no extra. The Open3D path is kept (`method="open3d"`) so the benchmark can keep measuring it.
 
 When the colour camera sees a depth pixel larger than one colour pixel (a colour image of
 higher resolution than the depth image), each point fills a k x k block (k = the ceiling of
@@ -36,7 +34,7 @@ from typing import Sequence
 
 import numpy as np
 
-from edgefuse.cameras.base import Intrinsics
+from edgefuse.cameras.frame import Intrinsics
 from edgefuse.errors import ConfigError
 
 _NO_DEPTH = np.iinfo(np.uint16).max

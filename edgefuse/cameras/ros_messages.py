@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from edgefuse.cameras.base import FrameDecodeError, Intrinsics
+from edgefuse.cameras.frame import FrameDecodeError, Intrinsics
 
 # colour encoding -> (channels, channel order to RGB)
 COLOR_ENCODINGS: dict[str, tuple[int, tuple[int, int, int]]] = {

@@ -1,7 +1,7 @@
 """`rosbag:FILE`: RGB-D frames from a ROS 1 `.bag` or a ROS 2 bag, read with `rosbags` (pure Python).
 
 No ROS installation is needed. Topics default to the realsense-ros conventions
-(REFERENCE.md, "Deployment conventions"): ROS 2 `/camera/camera/color/image_raw` (rgb8) and
+(docs/ros.md "Parameters"): ROS 2 `/camera/camera/color/image_raw` (rgb8) and
 `/camera/camera/aligned_depth_to_color/image_raw` (16UC1 millimetres) with `camera_info`
 beside the colour image; ROS 1 drops the doubled `camera`. Colour and depth are paired by
 nearest header stamp (`pairing.py`); every colour image gives one frame, nothing dropped.

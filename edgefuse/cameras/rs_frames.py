@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from edgefuse.cameras.base import Frame, FrameError, Intrinsics
+from edgefuse.cameras.frame import Frame, FrameError, Intrinsics
 
 # Colour formats we can turn into RGB without a decoder: name -> channel selection.
 _COLOR_FORMATS = {"rgb8": (0, 1, 2), "bgr8": (2, 1, 0), "rgba8": (0, 1, 2), "bgra8": (2, 1, 0)}

@@ -2,7 +2,7 @@
 
 The embedded default camera: it needs no hardware and is deterministic in (seed, index),
 so a run on it is reproducible. Ray casting a frame costs far more than running the tiny
-model on it (~40 ms vs ~5 ms at 192x256), so by default the camera plays a loop of `loop`
+model on it (docs/results.md, capture share), so by default the camera plays a loop of `loop`
 scenes rendered once - in worker processes when the source opens, before any frame is
 timed - and cached on disk by seed, size and renderer code (data/synth/cache.py): frame i
 shows scene `start + i % loop`. A run then measures the runtime, not the renderer (issue

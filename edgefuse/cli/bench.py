@@ -30,16 +30,13 @@ def bench(
     import json
     from pathlib import Path
 
-    from edgefuse.export.tensorrt_build import parse_on_mismatch
     from edgefuse.runtime.bench import BenchConfig, run_bench
     from edgefuse.runtime.report import render_bench, write_report
 
-    policy = parse_on_mismatch(on_mismatch)   # an invalid value is a user error (exit 2)
-    options = {"ort": {"providers": providers, "share_weights": share_weights}, "tensorrt": {"on_mismatch": policy.value}}.get(backend, {})
-    result = run_bench(BenchConfig(bundle=bundle, backend=backend, camera=camera, frames=frames,
-                                   warmup=warmup, iterations=iterations, duration=duration,
-                                   threads=threads, backend_options=options),
-                       log=lambda s: console.print(f"[dim]{s}[/]"))
+    config = BenchConfig(bundle=bundle, backend=backend, threads=threads, providers=providers,
+                         share_weights=share_weights, on_mismatch=on_mismatch,
+                         camera=camera, frames=frames, warmup=warmup, iterations=iterations, duration=duration)
+    result = run_bench(config, log=lambda s: console.print(f"[dim]{s}[/]"))
     render_bench(result, console)
     if json_out:
         Path(json_out).parent.mkdir(parents=True, exist_ok=True)

@@ -43,7 +43,7 @@ def export(
                                                    "int8); default: tensorrt with --backend tensorrt, else cpu."),
     int8_reduce_range: Optional[bool] = typer.Option(None, "--int8-reduce-range/--no-int8-reduce-range",
                                                      help="cpu scheme: 7-bit weights, so x86 CPUs without VNNI "
-                                                          "do not saturate (default: on; see export/README.md)."),
+                                                          "do not saturate (default: on; see docs/export.md)."),
     verify_data: Optional[str] = typer.Option(None, "--verify-data",
                                               help="Frames to verify on: dataset folder (test split), "
                                                    "a camera spec as for --calib-data, "

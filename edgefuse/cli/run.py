@@ -65,9 +65,8 @@ def run(
     import json
     import logging
 
-    from edgefuse.export.tensorrt_build import parse_on_mismatch
-    from edgefuse.runtime.pipeline import RunConfig
-    from edgefuse.runtime.pipeline import run as run_pipeline
+    from edgefuse.errors import ConfigError
+    from edgefuse.runtime.pipeline import Pipeline, RunConfig
     from edgefuse.runtime.summary import render_summary
 
     # The live capture's status lines are printed through on_status below, so the log
@@ -75,16 +74,24 @@ def run(
     handler = logging.StreamHandler()
     handler.addFilter(lambda r: not (r.name == "edgefuse.cameras.live" and r.levelno < logging.ERROR))
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s", handlers=[handler])
-    policy = parse_on_mismatch(on_mismatch)   # an invalid value is a user error (exit 2)
-    backend_options = {"ort": {"providers": providers, "share_weights": share_weights}, "torch": {"checkpoint": checkpoint},
-                       "tensorrt": {"on_mismatch": policy.value}}.get(backend, {})
-    config = RunConfig(bundle=bundle, camera=camera, frames=frames, backend=backend, budget_ms=budget_ms,
-                       min_depth_valid=min_depth_valid, realtime=realtime, show=show, save_video=save_video,
-                       save_masks=save_masks, log=log, threads=threads, save_bag=save_bag,
-                       bag_inputs=bag_inputs, bag_storage=bag_storage,
-                       backend_options={k: v for k, v in backend_options.items() if v is not None},
-                       on_status=_status_printer(), calibration=calibration, record=record)
-    summary = run_pipeline(config)
+    if (bag_inputs or bag_storage is not None) and not save_bag:
+        raise ConfigError("--bag-inputs / --bag-storage need --save-bag OUT")
+    # Every flag is checked here (a bad --on-mismatch, --backend or --budget-ms: exit 2)
+    # before anything is loaded.
+    config = RunConfig(bundle=bundle, backend=backend, threads=threads, providers=providers,
+                       share_weights=share_weights, on_mismatch=on_mismatch, checkpoint=checkpoint,
+                       budget_ms=budget_ms, min_depth_valid=min_depth_valid,
+                       camera=camera, frames=frames, realtime=realtime, show=show, save_video=save_video,
+                       save_masks=save_masks, log=log, on_status=_status_printer(), calibration=calibration,
+                       record=record)
+    pipeline = Pipeline(config)
+    if save_bag:
+        # The bag holds exactly what the ROS node publishes, so its sink is the node's; the
+        # runtime never imports the ROS edge, the command line hands the sink in.
+        from edgefuse.ros_bridge.bag_sink import BagSink
+
+        pipeline.add_sink(BagSink(save_bag, pipeline.palette, storage=bag_storage, inputs=bag_inputs))
+    summary = pipeline.run()
     if as_json:
         print(json.dumps(summary.to_dict(), indent=2))
     else:

@@ -1,7 +1,7 @@
 """Convert the official NYUv2 labeled file into the ESANet folder layout.
 
 `nyu_depth_v2_labeled.mat` is MATLAB v7.3, i.e. HDF5 (read with h5py), and its arrays come
-transposed (REFERENCE.md): `images` N x 3 x W x H uint8, `depths` / `rawDepths` N x W x H
+transposed (docs/models-and-training.md "ESANet"): `images` N x 3 x W x H uint8, `depths` / `rawDepths` N x W x H
 float32 metres, `labels` N x W x H uint16 over 894 classes (0 = void). Output (ESANet's
 prepare_dataset.py layout, plus dataset.json):
 

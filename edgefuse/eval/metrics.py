@@ -1,4 +1,4 @@
-"""Segmentation metrics from a confusion matrix (ESANet / DynMM protocol, REFERENCE.md).
+"""Segmentation metrics from a confusion matrix (ESANet / DynMM protocol, docs/models-and-training.md "Metric").
 
 Only non-void pixels count (label 0 = void; class index c = label c + 1). IoU = TP / (TP +
 FP + FN) per class; the mean runs over the classes present in the ground truth, so a class

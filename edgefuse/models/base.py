@@ -1,6 +1,6 @@
 """The interface every segmentation model in edgefuse implements.
 
-A model is split the way it is deployed (DESIGN.md "Engines"):
+A model is split the way it is deployed (docs/architecture.md "The path"):
 
     stem(rgb, depth) -> named features      (what stem_gate.onnx computes)
     gate(features)   -> logits over paths   (None for a static model)

@@ -65,7 +65,7 @@ class NonBottleneck1D(nn.Module):
 
     def __init__(self, c_in: int, planes: int, stride: int = 1, dilation: int = 1) -> None:
         super().__init__()
-        eps = 1e-3  # ESANet's NonBottleneck1D uses BN eps 1e-3 (REFERENCE.md)
+        eps = 1e-3  # ESANet's NonBottleneck1D uses BN eps 1e-3 (docs/models-and-training.md "ESANet")
         self.conv3x1_1 = nn.Conv2d(c_in, planes, (3, 1), (stride, 1), (1, 0), bias=True)
         self.conv1x3_1 = nn.Conv2d(planes, planes, (1, 3), (1, stride), (0, 1), bias=True)
         self.bn1 = nn.BatchNorm2d(planes, eps=eps)

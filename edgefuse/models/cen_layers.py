@@ -4,7 +4,7 @@ M modalities run through one set of convolution weights in lockstep; every Batch
 private to its modality (paper Sec. 3.4). After the BN of each 3x3 convolution (before
 the ReLU), modality m's channels inside its *designated* 1/M part whose |gamma| is below
 the threshold take the mean of the other modalities' values at those channels (eq. 6;
-Sec. 3.3 restricts exchange to the designated part, REFERENCE.md).
+Sec. 3.3 restricts exchange to the designated part, docs/models-and-training.md "CEN").
 
 The exchange is a channel select with a boolean mask (`torch.where`), never an index_put
 on the channels: while training the mask is derived from gamma on every call; after

@@ -11,7 +11,7 @@ from edgefuse.errors import ConfigError
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-# NYUv2 refined depth in millimetres (ESANet; REFERENCE.md).
+# NYUv2 refined depth in millimetres (ESANet; docs/models-and-training.md "ESANet").
 NYUV2_DEPTH_MEAN = 2841.95
 NYUV2_DEPTH_STD = 1417.26
 

@@ -21,7 +21,7 @@ def nearest_valid_size(bins: tuple[int, ...], height: int, width: int) -> tuple[
 
 def check_bins(bins: tuple[int, ...], height: int, width: int) -> None:
     """Each bin must divide the 1/32 feature map, or fixed-kernel pooling (and ONNX export of
-    adaptive pooling) is wrong (REFERENCE.md). Raise a ConfigError naming the nearest size
+    adaptive pooling) is wrong (docs/models-and-training.md "ESANet"). Raise a ConfigError naming the nearest size
     that works."""
     h, w = nearest_valid_size(bins, height, width)
     if height % 32 or width % 32:

@@ -2,7 +2,7 @@
 `torch.utils.flop_counter` on each part's own forward at a declared input size.
 
 Nothing here is a hard-coded constant (the official DynMM code hard-codes its path costs;
-REFERENCE.md). flop_counter counts matrix ops (conv, matmul) as 2 FLOPs per multiply-add;
+docs/models-and-training.md "DynMM"). flop_counter counts matrix ops (conv, matmul) as 2 FLOPs per multiply-add;
 element-wise ops are not counted, as in thop and the DynMM paper.
 """
 

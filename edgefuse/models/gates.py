@@ -11,7 +11,7 @@ from edgefuse.errors import ConfigError
 
 
 class ConvGate(nn.Module):
-    """DynMM's global convolutional gate on the stem features (REFERENCE.md):
+    """DynMM's global convolutional gate on the stem features (docs/models-and-training.md "DynMM"):
     Conv5x5 s2 -> BN -> Tanh, Conv5x5 s2 -> BN -> Tanh, global average pool, 1x1 conv."""
 
     def __init__(self, c_in: int, num_paths: int, hidden: int = 8) -> None:

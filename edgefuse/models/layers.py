@@ -28,7 +28,8 @@ def channel_scale(x: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
     then a nearest Resize): ONNX Runtime's blocked (NCHWc) CPU layout keeps a Mul only when
     both operands have one shape (its nchwc_transformer.cc leaves broadcast Muls out), so a
     broadcast scale costs two layout conversions of the full-size x. In the stem, at the
-    largest resolution of the network, that was ~12% of the graph's time (issue 10). The
+    largest resolution of the network, that was a large share of the graph's time (issue 10,
+    `benchmarks/stem_profile.py`). The
     result is the same number for number; eager PyTorch multiplies directly."""
     if not torch.onnx.is_in_onnx_export():
         return x * scale
@@ -60,7 +61,7 @@ class LearnedUpsample(nn.Module):
     """x2 nearest upsampling followed by a depthwise 3x3 conv initialised to a bilinear kernel.
 
     ESANet's "learned-3x3-zeropad": bilinear resize caused TensorRT conversion problems
-    (REFERENCE.md), nearest + depthwise conv exports cleanly and can still learn.
+    (docs/models-and-training.md "ESANet"), nearest + depthwise conv exports cleanly and can still learn.
     """
 
     def __init__(self, channels: int) -> None:

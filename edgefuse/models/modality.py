@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from pathlib import Path
 
 import torch
 from torch import nn
@@ -145,26 +144,30 @@ class ModalityDynMM(SegModel):
     def experts_frozen(self) -> bool:
         return self.network_frozen
 
-    def load_experts(self, sources: Sequence[str | Path | SegModel | None]) -> list[int]:
-        """"Experts first" (Sec. 3.1): initialise expert k from trained static network
-        sources[k] (a checkpoint path, shipped weights name or a model; None keeps expert k
-        as it is). Expert k's parameters and buffers are the source's state dict under the
-        prefix `experts.k.`, so the names line up once the prefix is added; the source must
-        read the same modalities as expert k and have the same architecture, classes, input
-        size and normalisation (the depth statistics come from this model's config, so an
-        expert trained with others would see differently scaled depth). Returns the indices
-        loaded."""
-        from edgefuse.checkpoint import load_model
-
+    def load_experts(self, sources: Sequence[SegModel | None],
+                     labels: Sequence[str | None] | None = None) -> list[int]:
+        """"Experts first" (Sec. 3.1): initialise expert k from the trained static network
+        sources[k] (None keeps expert k as it is). The caller loads checkpoints or shipped
+        weights (`edgefuse.checkpoint.load_model`; the trainer does for `init_experts`), so
+        models never import the checkpoint layer above them; `labels[k]` names where
+        source k came from in errors. Expert k's parameters and buffers are the source's
+        state dict under the prefix `experts.k.`, so the names line up once the prefix is
+        added; the source must read the same modalities as expert k and have the same
+        architecture, classes, input size and normalisation (the depth statistics come from
+        this model's config, so an expert trained with others would see differently scaled
+        depth). Returns the indices loaded."""
         if len(sources) != len(self.experts):
             raise ConfigError(f"give one source per expert ({len(self.experts)}, in the order "
                               f"{[e.config.family.value for e in self.experts]}; null keeps one), got {len(sources)}")
         loaded = []
-        for k, source in enumerate(sources):
-            if source is None:
+        for k, model in enumerate(sources):
+            if model is None:
                 continue
-            model = source if isinstance(source, SegModel) else load_model(source).model
-            _check_expert_source(k, self.experts[k], model, self.paths[k], source)
+            if not isinstance(model, SegModel):
+                raise ConfigError(f"expert {k}: give a loaded model (edgefuse.checkpoint.load_model), "
+                                  f"got {type(model).__name__}")
+            label = labels[k] if labels is not None else None
+            _check_expert_source(k, self.experts[k], model, self.paths[k], label)
             state = {name: t.to(dtype=self.experts[k].state_dict()[name].dtype)
                      for name, t in model.state_dict().items()}
             self.experts[k].load_state_dict(state, strict=True)
@@ -193,7 +196,7 @@ _EXPERT_FIELDS = ("encoder", "block", "width", "num_classes", "class_names", "in
 
 def _check_expert_source(k: int, expert: SegModel, source: SegModel, decision, given) -> None:
     own, src = expert.config, source.config
-    where = f"expert {k} ({own.family.value}) from {given if isinstance(given, (str, Path)) else src.name!r}"
+    where = f"expert {k} ({own.family.value}) from {given if given is not None else repr(src.name)}"
     if source.is_dynamic:
         raise ConfigError(f"{where}: the source is a dynamic model; give a static network")
     if expert_modalities(src) != tuple(decision):

@@ -1,4 +1,4 @@
-"""Path sets: which fusion cells fuse depth into RGB, per gating choice (DESIGN.md).
+"""Path sets: which fusion cells fuse depth into RGB, per gating choice (docs/architecture.md "The path").
 
 A path is a decision vector over the F fusion cells. Progressive fusion (the default, and
 the official DynMM code's 5-way gate) has F+1 paths: path k fuses in cells 1..k and never

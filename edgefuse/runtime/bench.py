@@ -1,7 +1,7 @@
 """`edgefuse bench`: latency per gating path, the stem/gate overhead, and the dynamic
 speed-up measured against the static full path in the same run.
 
-Method (trtexec's, REFERENCE.md "Deployment conventions"): every graph is warmed up
+Method (trtexec's, docs/running.md "Method"): every graph is warmed up
 separately, then each call is timed alone many times (`iterations`, or for `duration`
 seconds), round-robin across the graphs, on a real frame's inputs; statistics are
 trtexec's (mean, std, min, percentiles, max, throughput, a warning over 2.5% CV). Then the frames of a source (default: the synthetic test scenes) go
@@ -24,23 +24,22 @@ from typing import Any
 import numpy as np
 
 from edgefuse.errors import ConfigError, EdgefuseError
+from edgefuse.runtime.setup import RuntimeConfig, open_runtime
 from edgefuse.runtime.stats import LatencyStats, cv_warning
 
 
 @dataclass
-class BenchConfig:
-    bundle: str
-    backend: str = "ort"
+class BenchConfig(RuntimeConfig):
+    """`edgefuse bench`: the runtime set-up (`RuntimeConfig`) and how to time it."""
+
     camera: str = "synthetic"
     frames: int = 100
     warmup: int = 20
     iterations: int = 200
     duration: float | None = None     # seconds per graph; overrides iterations
-    threads: int = 0
-    min_depth_valid: float = 0.5
-    backend_options: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.frames < 1:
             raise ConfigError(f"--frames must be >= 1, got {self.frames}")
         if self.warmup < 0 or self.iterations < 1:
@@ -127,20 +126,15 @@ def _stats(samples: list[float]) -> dict[str, float]:
 def run_bench(config: BenchConfig, log: Callable[[str], None] = lambda s: None) -> BenchResult:
     from edgefuse.cameras import validate_frame
     from edgefuse.runtime.frames import prepare
-    from edgefuse.runtime.pipeline import make_policy, open_bundle, open_camera
-    from edgefuse.runtime.policy import PolicyConfig
-    from edgefuse.runtime.runners import STEM_GATE, make_runner, path_graph
+    from edgefuse.runtime.pipeline import open_camera
+    from edgefuse.runtime.runners import STEM_GATE, path_graph
     from edgefuse.runtime.sinks import colorize
 
-    bundle = open_bundle(config.bundle)
+    runtime = open_runtime(config)
+    bundle, runner, policy = runtime.bundle, runtime.runner, runtime.policy
     m = bundle.manifest
-    size = tuple(int(s) for s in m.input_size)
-    palette = np.asarray(m.palette, dtype=np.uint8)
-    policy = make_policy(m, PolicyConfig(min_depth_valid=config.min_depth_valid))
-    options = dict(config.backend_options)
-    if config.backend == "ort" and config.threads:
-        options.setdefault("threads", config.threads)
-    runner = make_runner(config.backend, bundle, **options)
+    size = runtime.input_size
+    palette = runtime.palette
     result = BenchResult({})
 
     # Frames first (the camera's renderer must not share the cores with timing).

@@ -1,4 +1,4 @@
-"""The per-frame pipeline behind `edgefuse run` (DESIGN.md "Per-frame runtime"):
+"""The per-frame pipeline behind `edgefuse run` (docs/architecture.md "The per-frame step"):
 
     capture -> validate -> stem/gate -> choose path -> path engine -> labels -> sinks
 
@@ -20,14 +20,11 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
 from edgefuse.errors import ConfigError, EdgefuseError
-from edgefuse.runtime.policy import PathCostInfo, PathPolicy, PolicyConfig
+from edgefuse.runtime.setup import RuntimeConfig, open_runtime
 from edgefuse.runtime.sinks import JsonlSink, MaskSink, Sink, StopRequested, VideoSink, WindowSink
 from edgefuse.runtime.summary import RunSummary
 
@@ -35,27 +32,21 @@ log = logging.getLogger(__name__)
 
 
 @dataclass
-class RunConfig:
-    """Everything `edgefuse run` takes (flags map 1:1 onto fields)."""
+class RunConfig(RuntimeConfig):
+    """Everything `edgefuse run` takes besides what the edge builds itself (flags map 1:1 onto
+    fields): the runtime set-up (`RuntimeConfig`: bundle, backend and its options, budget),
+    the frame source and the sinks the runtime owns. Sinks of an edge (the bag of ROS
+    messages) are added by the caller (`Pipeline.add_sink`)."""
 
-    bundle: str
     camera: str = "synthetic"
     frames: int | None = None
-    backend: str = "ort"
-    budget_ms: float | None = None
-    min_depth_valid: float = 0.5
     realtime: bool = False
     show: bool = False
     save_video: str | None = None
     save_masks: str | None = None
     log: str | None = None
-    threads: int = 0
-    backend_options: dict[str, Any] = field(default_factory=dict)
     max_source_errors: int = 10       # consecutive source failures before giving up
     retry_backoff_s: float = 0.2      # first wait before re-opening a failed source
-    save_bag: str | None = None       # the ROS node's outputs as a bag (.bag: ROS 1, else ROS 2)
-    bag_inputs: bool = False          # ... with the input colour / depth / camera_info
-    bag_storage: str | None = None    # ROS 2 bags: mcap (default) or sqlite3
     # Called with each camera status line (disconnect / retry / recovery), possibly from the
     # capture thread; None: the lines are logged. The CLI passes a printer.
     on_status: Callable[[str], None] | None = None
@@ -66,29 +57,9 @@ class RunConfig:
     record: str | None = None
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.frames is not None and self.frames < 0:
             raise ConfigError(f"--frames must be >= 0, got {self.frames}")
-        if (self.bag_inputs or self.bag_storage is not None) and not self.save_bag:
-            raise ConfigError("--bag-inputs / --bag-storage need --save-bag OUT")
-
-
-# --- bundle -> policy ---------------------------------------------------------------------------
-def path_costs(manifest: Any) -> tuple[PathCostInfo, ...]:
-    from edgefuse.models.paths import PathSet
-
-    return tuple(PathCostInfo(p.index, float(p.madds), float(p.depth_encoder_madds),
-                              PathSet.depth_stages(tuple(p.decision))) for p in manifest.paths)
-
-
-def make_policy(manifest: Any, config: PolicyConfig) -> PathPolicy:
-    return PathPolicy(path_costs(manifest), tuple(manifest.gate_to_path), config)
-
-
-def open_bundle(path: str | Path) -> Any:
-    """load_bundle with hash checks: a tampered file is refused with its name."""
-    from edgefuse.export.bundle import load_bundle
-
-    return load_bundle(path, check_hashes=True)
 
 
 def open_camera(spec: str, bundle: Any, frames: int | None, realtime: bool, calibration: Any = None,
@@ -98,7 +69,7 @@ def open_camera(spec: str, bundle: Any, frames: int | None, realtime: bool, cali
     calibration: a camera_info YAML path or CameraCalibration (`--calibration`); record: a
     file the live RealSense sources record to (`--record`)."""
     from edgefuse.cameras import open_source, parse_spec
-    from edgefuse.cameras.base import source_class
+    from edgefuse.cameras.sources import source_class
 
     kind = parse_spec(spec).kind
     options: dict[str, Any] = {"frames": frames, "realtime": realtime or None}
@@ -152,23 +123,18 @@ def resilient_frames(source: Any, max_errors: int, backoff_s: float,
 
 # --- the loop -------------------------------------------------------------------------------------
 class Pipeline:
-    """One run: bundle + runner + policy + source + sinks. `run()` returns the summary."""
+    """One run: the runtime (bundle + runner + policy, `open_runtime`) + source + sinks.
+    `run()` returns the summary. `sinks` replaces the sinks the config names; an edge adds
+    its own with `add_sink` (the CLI's bag of ROS messages)."""
 
     def __init__(self, config: RunConfig, bundle: Any = None, runner: Any = None,
                  source: Any = None, sinks: list[Sink] | None = None) -> None:
-        from edgefuse.runtime.runners import make_runner
-
         self.config = config
-        self.bundle = bundle if bundle is not None else open_bundle(config.bundle)
+        self.runtime = open_runtime(config, bundle=bundle, runner=runner)
+        self.bundle, self.runner, self.policy = self.runtime.bundle, self.runtime.runner, self.runtime.policy
         m = self.bundle.manifest
-        self.input_size = tuple(int(s) for s in m.input_size)
-        self.palette = np.asarray(m.palette, dtype=np.uint8)
-        self.policy = make_policy(m, PolicyConfig(budget_ms=config.budget_ms,
-                                                  min_depth_valid=config.min_depth_valid))
-        options = dict(config.backend_options)
-        if config.backend == "ort" and config.threads:
-            options.setdefault("threads", config.threads)
-        self.runner = runner if runner is not None else make_runner(config.backend, self.bundle, **options)
+        self.input_size = self.runtime.input_size
+        self.palette = self.runtime.palette
         self.source = source if source is not None else open_camera(
             config.camera, self.bundle, config.frames, config.realtime, config.calibration, config.record)
         self.status_events = 0            # camera status lines seen (disconnect / retry / recovery)
@@ -188,12 +154,11 @@ class Pipeline:
             sinks.append(VideoSink(c.save_video, self.palette))
         if c.show:
             sinks.append(WindowSink(self.palette))
-        if c.save_bag:
-            # The bag holds exactly what the ROS node publishes, so its sink is the node's.
-            from edgefuse.ros_bridge.bag_sink import BagSink
-
-            sinks.append(BagSink(c.save_bag, self.palette, storage=c.bag_storage, inputs=c.bag_inputs))
         return sinks
+
+    def add_sink(self, sink: Sink) -> None:
+        """One more sink, built by the caller (closed with the others at the end of the run)."""
+        self.sinks.append(sink)
 
     # --- camera status ------------------------------------------------------------------------
     def _attach_status(self, source: Any) -> None:
@@ -233,13 +198,10 @@ class Pipeline:
         log.debug("camera error: %s", exc)
 
     def run(self) -> RunSummary:
-        from edgefuse.runtime.processor import FrameProcessor
-
         s = self.summary
         start = time.perf_counter()
         dropped_seen = 0
-        processor = FrameProcessor(self.input_size, self.runner, self.policy, self.sinks,
-                                   self.config.min_depth_valid)
+        processor = self.runtime.processor(self.sinks)
         try:
             with self.runner, self.source:
                 start = time.perf_counter()   # FPS counts frames, not engine loading
@@ -261,8 +223,8 @@ class Pipeline:
                                     f" ({frame.error})" if frame.error else "")
                         continue
                     s.add(result.output.path, result.latency_ms, result.output.record["reason"])
-                    if result.note:   # an infeasible budget, said once
-                        log.warning("%s", result.note)
+                    if result.note:   # an infeasible budget, said once, in this front end's words
+                        log.warning("%s", result.note.message("--budget-ms"))
         except (KeyboardInterrupt, StopRequested):
             s.interrupted = True
         finally:

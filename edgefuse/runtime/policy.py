@@ -1,5 +1,5 @@
 """Choosing the path of a frame: pure functions of the gate logits, the path costs and the
-runtime policy (DESIGN.md "Per-frame runtime", issue 5 "Choosing the path").
+runtime policy (docs/architecture.md "The per-frame step", issue 5 "Choosing the path").
 
 Three rules, applied in this order:
   1. sensor health: depth missing or mostly invalid -> the path that relies least on depth
@@ -161,11 +161,36 @@ class BudgetController:
         return self.strength
 
 
+@dataclass(frozen=True)
+class BudgetNotice:
+    """A latency budget found infeasible: the cheapest path alone is over it. Data, not
+    text: each front end words it with its own name for the budget (`message(flag)`:
+    `--budget-ms` on the command line, the `budget_ms` parameter in the ROS node)."""
+
+    budget_ms: float
+    cheapest_path: int
+    median_ms: float      # the cheapest path's stem/gate + path latency, median of `frames`
+    frames: int
+
+    @property
+    def over_ms(self) -> float:
+        return self.median_ms - self.budget_ms
+
+    def message(self, flag: str = "--budget-ms") -> str:
+        return (f"{flag} {self.budget_ms:g} cannot be met: the cheapest path (path {self.cheapest_path}) "
+                f"alone takes {self.median_ms:.2f} ms for stem/gate + path (median of its last {self.frames} "
+                f"frames), {self.over_ms:.2f} ms over; frames take it whenever the budget pushes. "
+                f"Raise {flag} to at least {self.median_ms:.2f}, or use a faster backend or a smaller input size")
+
+    def __str__(self) -> str:
+        return self.message()
+
+
 @dataclass
 class BudgetCheck:
     """Whether a latency budget can be met at all: the median latency of the cheapest path
     over its last `window` frames, once it has run `min_frames` times, against the budget.
-    `observe` returns a message the first time the budget is found infeasible."""
+    `observe` returns a `BudgetNotice` the first time the budget is found infeasible."""
 
     budget_ms: float
     cheapest_path: int
@@ -177,7 +202,7 @@ class BudgetCheck:
     _recent: deque = field(default_factory=deque, repr=False)
     _all: list = field(default_factory=list, repr=False)
 
-    def observe(self, latency_ms: float, path: int) -> str | None:
+    def observe(self, latency_ms: float, path: int) -> BudgetNotice | None:
         self.frames += 1
         if path != self.cheapest_path:
             return None
@@ -192,10 +217,7 @@ class BudgetCheck:
         if recent <= self.budget_ms:
             return None
         self.warned = True
-        return (f"--budget-ms {self.budget_ms:g} cannot be met: the cheapest path (path {self.cheapest_path}) "
-                f"alone takes {recent:.2f} ms for stem/gate + path (median of its last {len(self._recent)} "
-                f"frames), {recent - self.budget_ms:.2f} ms over; frames take it whenever the budget pushes. "
-                f"Raise --budget-ms to at least {recent:.2f}, or use a faster backend or a smaller input size")
+        return BudgetNotice(self.budget_ms, self.cheapest_path, recent, len(self._recent))
 
     @property
     def cheapest_ms(self) -> float | None:
@@ -265,9 +287,9 @@ class PathPolicy:
         return Choice(map_choice(choice, self.gate_to_path), choice,
                       Reason.BUDGET if choice != plain else Reason.ARGMAX)
 
-    def observe(self, latency_ms: float, path: int | None = None) -> str | None:
+    def observe(self, latency_ms: float, path: int | None = None) -> BudgetNotice | None:
         """Feed back a frame's measured latency and the path it ran (drives the budget
-        controller). Returns a message, once, when the budget turns out infeasible."""
+        controller). Returns a notice, once, when the budget turns out infeasible."""
         if self.controller is None:
             return None
         self.controller.observe(latency_ms)

@@ -20,7 +20,7 @@ import numpy as np
 
 from edgefuse.cameras import Frame, FrameHealth, validate_frame
 from edgefuse.runtime.frames import prepare
-from edgefuse.runtime.policy import PathPolicy
+from edgefuse.runtime.policy import BudgetNotice, PathPolicy
 from edgefuse.runtime.sinks import FrameOutput, Sink
 
 
@@ -32,7 +32,9 @@ class FrameResult:
     health: FrameHealth
     output: FrameOutput | None
     latency_ms: dict[str, float] = field(default_factory=dict)
-    note: str | None = None   # said once per run: an infeasible --budget-ms (policy.BudgetCheck)
+    # Once per run: the budget is infeasible (policy.BudgetCheck); the front end words it
+    # with its own flag name (`note.message("--budget-ms")`).
+    note: BudgetNotice | None = None
 
     @property
     def skipped(self) -> bool:

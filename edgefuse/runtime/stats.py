@@ -1,4 +1,4 @@
-"""Latency statistics, trtexec-style (REFERENCE.md "Deployment conventions"): mean, std,
+"""Latency statistics, trtexec-style (docs/running.md "Method"): mean, std,
 min, percentiles, max, throughput, and a warning when the coefficient of variation is over
 2.5% (trtexec's threshold: above it the numbers are not stable enough to compare)."""
 

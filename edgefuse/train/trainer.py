@@ -75,7 +75,9 @@ def build_train_model(spec: ModelSpec, dataset) -> SegModel:
         if spec.init_experts is not None:
             if not hasattr(model, "load_experts"):
                 raise EdgefuseError(f"init_experts applies to modality-level DynMM only, not {spec.name!r}")
-            model.load_experts(list(spec.init_experts))  # type: ignore[operator]
+            labels = [str(src) if src is not None else None for src in spec.init_experts]
+            experts = [load_model(src).model if src is not None else None for src in spec.init_experts]
+            model.load_experts(experts, labels)  # type: ignore[operator]
     if model.config.num_classes != dataset.num_classes:
         raise EdgefuseError(f"the model predicts {model.config.num_classes} classes, the dataset has "
                             f"{dataset.num_classes}; override num_classes or use a matching dataset")

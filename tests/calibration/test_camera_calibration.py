@@ -10,7 +10,7 @@ import json
 import numpy as np
 import pytest
 
-cv2 = pytest.importorskip("cv2")
+import cv2
 
 import calib_render as cr  # noqa: E402
 

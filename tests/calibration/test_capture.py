@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-cv2 = pytest.importorskip("cv2")
+import cv2
 
 import calib_render as cr  # noqa: E402
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-pytest.importorskip("pyrealsense2")
+import pyrealsense2  # noqa: F401 - a dev extra (make test installs it): missing, this fails
 
 from edgefuse.cameras import open_source, validate_frame  # noqa: E402
 from edgefuse.errors import EdgefuseError  # noqa: E402

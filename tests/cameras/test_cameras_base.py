@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from edgefuse.cameras import SOURCES, Frame, FrameSource, Intrinsics, open_source, parse_spec
-from edgefuse.cameras.base import source_class
+from edgefuse.cameras.sources import source_class
 from edgefuse.errors import ConfigError, EdgefuseError
 
 

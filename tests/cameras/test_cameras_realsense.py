@@ -12,7 +12,7 @@ import threading
 import numpy as np
 import pytest
 
-rs = pytest.importorskip("pyrealsense2")
+import pyrealsense2 as rs
 
 from cameras_rs_recording import COLOR_SIZE, DEPTH_SIZE, _intrinsics, scene_depth_mm, scene_rgb  # noqa: E402
 

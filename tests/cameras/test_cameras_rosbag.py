@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-pytest.importorskip("rosbags")
+import rosbags  # noqa: F401 - a dev extra (make test installs it): missing, this fails
 
 from rosbags.typesys import Stores, get_typestore  # noqa: E402
 

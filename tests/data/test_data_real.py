@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-h5py = pytest.importorskip("h5py")
+import h5py
 
 from edgefuse.cli.main import main  # noqa: E402
 from edgefuse.data import layout  # noqa: E402
@@ -100,7 +100,7 @@ def test_prepare_nyuv2_rejects_wrong_files(tmp_path):
 
 
 def test_splits_mat_v5_is_read(tmp_path):
-    sio = pytest.importorskip("scipy.io")
+    from scipy import io as sio
     from edgefuse.data.nyuv2 import read_splits
 
     sio.savemat(tmp_path / "splits.mat", {"trainNdxs": np.array([[1], [3]]), "testNdxs": np.array([[2]])})

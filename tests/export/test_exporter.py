@@ -7,7 +7,7 @@ import numpy as np
 import onnx
 import pytest
 
-from edgefuse.calibration.frames import procedural_frames
+from edgefuse.export.calib_frames import procedural_frames
 from edgefuse.checkpoint import load_model
 from edgefuse.errors import ConfigError, EdgefuseError
 from edgefuse.export.bundle import load_bundle
@@ -109,7 +109,6 @@ def test_static_families_export_one_path(tmp_path, name, checkpoint_factory):
 
 
 def test_modality_dynmm_exports_one_graph_per_expert(tmp_path, checkpoint_factory):
-    pytest.importorskip("edgefuse.models.modality")
     ckpt = checkpoint_factory(tmp_path / "mod.safetensors", "dynmm-modality-tiny")
     result = export_bundle(ckpt, tmp_path / "b", verify_frames=1, verify_data="procedural")
     m = result.manifest

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from edgefuse.calibration.frames import procedural_frames
+from edgefuse.export.calib_frames import procedural_frames
 from edgefuse.checkpoint import WEIGHTS_DIR, load_model
 from edgefuse.export.bundle import load_bundle
 from edgefuse.export.exporter import export_bundle

@@ -1,6 +1,6 @@
 """Static check of the TensorRT adapter (it cannot run here): every attribute it uses on a
 TensorRT object exists in the Python bindings of both TensorRT 10.3 (JetPack 6) and 11.4,
-or sits under a TensorRT version check (shared/data/tensorrt-api/README.md)."""
+or sits under a TensorRT version check (tests/export/data/tensorrt-api)."""
 
 import ast
 from pathlib import Path
@@ -9,7 +9,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 ADAPTER = ROOT / "export" / "tensorrt_build.py"
-# Copied from shared/data/tensorrt-api (identifier tokens of the two versions' bindings).
+# Identifier tokens of the two versions' bindings).
 VOCAB = Path(__file__).parent / "data" / "tensorrt-api"
 # Module dunders are Python's, not the bindings' (the vocabularies list binding names).
 PYTHON_DUNDERS = {"__version__"}

@@ -20,7 +20,7 @@ def test_r50_full_path_matches_the_paper_within_3_percent(name):
     assert full.depth_encoder_madds == pytest.approx(PUBLISHED_DEPTH, rel=0.03)
     if name == "dynmm-r50":
         assert len(costs.paths) == 5
-        assert costs.gate_madds == pytest.approx(0.12e9, rel=0.1)  # REFERENCE.md: about 0.12 GMAC
+        assert costs.gate_madds == pytest.approx(0.12e9, rel=0.1)  # DynMM's gate: about 0.12 GMAC (docs/models-and-training.md "DynMM")
 
 
 def test_count_madds_counts_a_conv_exactly():

@@ -245,7 +245,9 @@ def test_load_experts_from_static_networks_by_expert_index(tmp_path):
     path = save_checkpoint(tmp_path / "esanet.safetensors", rgbd_net)
     model = _model().eval()
     gate_before = _snapshot(model.gate_net)
-    assert model.load_experts([rgb_net, str(path)]) == [0, 1]
+    from edgefuse.checkpoint import load_model
+
+    assert model.load_experts([rgb_net, load_model(str(path)).model], [None, str(path)]) == [0, 1]
     for k, src in enumerate((rgb_net, rgbd_net)):
         own = model.state_dict()
         for name, t in src.state_dict().items():   # the names line up under experts.k.

@@ -31,7 +31,8 @@ def test_ros2_defaults_and_derived_options():
     c = NodeConfig.from_params({"depth_topic": ""}, defaults=ROS2_TOPICS)
     assert c.rgb_topic == "/camera/camera/color/image_raw" and not c.use_depth
     assert c.input_qos is InputQos.AUTO and c.budget is None
-    assert NodeConfig(threads=2).backend_options() == {"providers": "auto", "threads": 2}
+    assert NodeConfig(threads=2).runtime_config().runner_options() == {"providers": "auto", "share_weights": True,
+                                                                       "threads": 2}
 
 
 def test_detect_ros(monkeypatch):

@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-cv2 = pytest.importorskip("cv2")
+import cv2
 
 from edgefuse.cli.main import main  # noqa: E402
 

@@ -22,7 +22,7 @@ from edgefuse.export.manifest import EngineEntry
 from edgefuse.export.tensorrt_build import RuntimeInfo
 from edgefuse.runtime.runners.tensorrt import TRT_NAMES, TensorIO, TensorrtRunner, plan_buffers
 
-# The vocabularies the export tests keep in the repo (copied from shared/data/tensorrt-api).
+# The vocabularies the export tests keep in the repo (tests/export/data/tensorrt-api).
 VOCAB = Path(__file__).resolve().parents[1] / "export" / "data" / "tensorrt-api"
 ORIN = RuntimeInfo("10.3.0", "Orin", "8.7")
 
@@ -30,8 +30,7 @@ ORIN = RuntimeInfo("10.3.0", "Orin", "8.7")
 # --- static: the TensorRT names the runner uses exist in both versions -------------------------
 def _vocab(version: str) -> set[str]:
     f = VOCAB / f"tensorrt-{version}-python-names.txt"
-    if not f.is_file():
-        pytest.skip(f"{f} not available")
+    assert f.is_file(), f"{f} is part of the repository (tests/export/data/tensorrt-api)"
     return set(f.read_text().split())
 
 

@@ -1,4 +1,4 @@
-"""The runner interface (DESIGN.md "Runners", Polygraphy's shape).
+"""The runner interface (docs/architecture.md "Runners", Polygraphy's shape).
 
 A runner serves one bundle: the stem/gate graph and every exported path graph.
   - construct cheaply (no engine, no device memory);

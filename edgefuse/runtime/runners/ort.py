@@ -122,8 +122,8 @@ class OrtRunner(Runner):
             opts.inter_op_num_threads = 1
         # Each session owns a thread pool whose workers spin after a run. A frame runs two
         # sessions back to back (stem, then a path), so the stem's spinning workers steal
-        # the cores from the path: measured 93 ms vs 27 ms per frame on 2 cores with
-        # spinning on. Off by default; --spinning only helps a single-graph loop.
+        # the cores from the path: a frame took several times longer with spinning on
+        # (docs/export.md "Findings"). Off by default; --spinning only helps a single-graph loop.
         opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if self.spinning else "0")
         if self._device == "cpu":
             from edgefuse.runtime.runners.ort_memory import shared_cpu_arena
@@ -132,10 +132,10 @@ class OrtRunner(Runner):
         return opts
 
     def _warm(self) -> None:
-        # The first run of every graph allocates and picks kernels (10-40x slower than the
-        # rest on a GPU, REFERENCE.md): on a GPU provider every graph is warmed so no frame
-        # pays for it. On the CPU a first run costs the CPU time of any other run (measured on
-        # dynmm-r34-nbt1d 320x320: 370-610 vs 350-670 ms per path); what it does allocate comes
+        # The first run of every graph allocates and picks kernels (much slower than the rest
+        # on a GPU, docs/architecture.md "Runners"): on a GPU provider every graph is warmed so
+        # no frame pays for it. On the CPU a first run costs about the CPU time of any other
+        # run (docs/export.md "Findings", warm-up on a CPU); what it does allocate comes
         # from the one shared arena, which the largest path sizes. So the CPU warms the stem
         # and the largest path only: a DynMM then starts about as fast as its static model
         # instead of paying a frame of every path (issue 10, start-up).

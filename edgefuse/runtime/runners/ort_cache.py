@@ -4,7 +4,7 @@
 ONNX Runtime's fastest CPU convolutions use its NCHWc layout: at session creation the
 NchwcTransformer reorders every Conv weight into a new, session-owned initializer. With
 shared weights that is a private copy per session again, and without it fp32 convolutions
-ran 1.3x slower here (CPU time of dynmm-r34-nbt1d path 0 at 320x320: 438 vs 336 ms). So the
+run markedly slower (docs/export.md "Findings"). So the
 runner does the layout optimisation once per machine instead of once per session: every
 graph is optimised (ORT_ENABLE_ALL) and saved with `SessionOptions.optimized_model_filepath`,
 the reordered weights of all graphs go through the same packing as the bundle's

@@ -10,13 +10,13 @@ OrtValues by name (`SessionOptions.add_initializer`, ORT's shared-initializer AP
 sessions read the same memory, which is also the page cache's (a second process running the
 same bundle shares it too).
 
-What ORT would otherwise copy per session (measured, ORT 1.32 CPU, dynmm-r34-nbt1d 320x320):
+What ORT would otherwise copy per session (measured with ORT 1.32 on the CPU; numbers in
+docs/export.md "Findings"):
   - the NCHWc layout transformer reorders every Conv weight into a new, session-owned
-    initializer; with it on, sharing saves nothing (727 vs 761 MB for three sessions of one
-    graph). So the layout optimisation runs once per machine and its graphs are cached with
-    their reordered weights stored once (ort_cache.py); where no cache can be written, the
-    sessions share the bundle's weights with the transformer off (fp32 convolutions 1.3x
-    slower here);
+    initializer; with it on, sharing saves almost nothing. So the layout optimisation runs
+    once per machine and its graphs are cached with their reordered weights stored once
+    (ort_cache.py); where no cache can be written, the sessions share the bundle's weights
+    with the transformer off (slower fp32 convolutions);
   - kernels that pre-pack their weights (int8 QLinearConv, MatMul) pack a private copy per
     session; ORT's PrepackedWeightsContainer, which would share those, is not exposed to
     Python. Int8 weights are a quarter of fp32 ones, so an int8 bundle's copies stay small.

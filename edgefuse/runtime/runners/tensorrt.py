@@ -3,7 +3,7 @@
 Every engine is deserialised (a weight-stripped one refitted from the bundle's shared
 weights, `refit_stripped`) and given its own execution context at activate(), every
 tensor gets a device buffer (pycuda) whose address is set once with `set_tensor_address`,
-and each engine is warmed up (the first inference is 10-40x slower, REFERENCE.md). The
+and each engine is warmed up (the first inference is much slower, docs/architecture.md "Runners"). The
 stem's feature outputs and the paths' feature inputs share the *same* device buffers, so
 nothing moves between stem and path; per frame only rgb/depth go up and gate_logits and
 labels come down, all on one stream (`execute_async_v3`).

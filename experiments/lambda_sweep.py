@@ -1,8 +1,8 @@
 """DynMM's accuracy-compute trade-off on our benchmark (the paper's Fig. 4/5).
 
-    python benchmarks/lambda_sweep.py --stage1 runs/dynmm-tiny-synth/stage-stage1.safetensors \
+    python experiments/lambda_sweep.py --stage1 runs/dynmm-tiny-synth/stage-stage1.safetensors \
         --lambdas 0,0.5,2,8 --epochs 2
-    python benchmarks/lambda_sweep.py --stage1 runs/dynmm-tiny-synth-routed/stage-routed.safetensors \
+    python experiments/lambda_sweep.py --stage1 runs/dynmm-tiny-synth-routed/stage-routed.safetensors \
         --gate-mode supervised --freeze-network --gate-target error --gate-lr 0.02 --lr 0.001 \
         --epochs 10 --lambdas 0.22,0.5 --shift-to 0,0.05,0.1,0.15,0.3,0.4,0.6,0.8 --tag routed
         (the shipped recipe's gate on its routed network)
@@ -23,13 +23,12 @@ Writes benchmarks/results/lambda_sweep[_TAG].{json,png}. Finished runs
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
-from _machine import machine_info  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))  # the shared harness
+from _harness import RESULTS, harness_parser, load_average, machine_info, write_result  # noqa: E402
 
 from edgefuse.checkpoint import load_model  # noqa: E402
 from edgefuse.data.dataset import SegmentationDataset  # noqa: E402
@@ -37,7 +36,6 @@ from edgefuse.eval.evaluate import evaluate  # noqa: E402
 from edgefuse.train.config import TrainConfig  # noqa: E402
 from edgefuse.train.trainer import train  # noqa: E402
 
-RESULTS = Path(__file__).parent / "results"
 
 
 def run_sweep(args) -> dict:
@@ -66,7 +64,7 @@ def run_sweep(args) -> dict:
     baselines = {}
     for spec in args.baselines:
         baselines[spec] = evaluate(load_model(spec).model, eval_data)
-    return {"machine": machine_info(), "load": [round(x, 2) for x in os.getloadavg()], "stage1": args.stage1,
+    return {"machine": machine_info(), "load": load_average(), "stage1": args.stage1,
             "train_data": args.data, "eval_data": f"{args.eval_data}/{args.eval_split}", "epochs": args.epochs,
             "points": points, "shifted": shifted, "baselines": baselines}
 
@@ -126,7 +124,7 @@ def plot(result: dict, path: Path) -> None:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0], parents=[harness_parser()])
     ap.add_argument("--stage1", default="runs/dynmm-tiny-synth/stage-stage1.safetensors")
     ap.add_argument("--lambdas", default="0,0.5,2,8", type=lambda s: [float(x) for x in s.split(",")])
     ap.add_argument("--epochs", type=int, default=2)
@@ -145,19 +143,30 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--data", default="data/synth-s0")
-    ap.add_argument("--eval-data", default="data/synth-eval-s1", help="made by benchmarks/eval_shipped.py")
+    ap.add_argument("--eval-data", default="data/synth-eval-s1", help="made by experiments/eval_shipped.py")
     ap.add_argument("--eval-split", default="test")
     ap.add_argument("--baselines", default="rgb-tiny-synth,esanet-tiny-synth", type=lambda s: s.split(","))
     ap.add_argument("--out", default="runs/lambda-sweep")
     ap.add_argument("--retrain", action="store_true", help="train again even where a finished run exists")
     args = ap.parse_args()
     result = run_sweep(args)
-    RESULTS.mkdir(exist_ok=True)
     stem = "lambda_sweep" + (f"_{args.tag}" if args.tag else "")
     result["gate_mode"] = args.gate_mode
-    (RESULTS / f"{stem}.json").write_text(json.dumps(result, indent=2) + "\n")
+    write_result(RESULTS, stem, result, markdown(result, stem), args)
     plot(result, RESULTS / f"{stem}.png")
-    print(f"wrote {RESULTS / stem}.json and .png")
+
+
+def markdown(result: dict, stem: str) -> str:
+    """The sweep as a table: each trained lambda, then each shifted one (mIoU % @ GMAC)."""
+    lines = [f"# lambda sweep ({result['gate_mode']}), evaluated on {result['eval_data']}", "",
+             "| lambda | how | mIoU % | mean GMAC |", "|---:|---|---:|---:|"]
+    for how, points in (("trained", result["points"]), ("shifted", result.get("shifted", []))):
+        for p in points:
+            r = p.get("report", p)
+            lines.append(f"| {p['lambda']:g} | {how} | {100 * r['miou']:.2f} | {r['mean_madds'] / 1e9:.4f} |")
+    for name, r in result.get("baselines", {}).items():
+        lines.append(f"| - | {name} | {100 * r['miou']:.2f} | {r.get('mean_madds', 0) / 1e9:.4f} |")
+    return "\n".join(lines) + f"\n\n![sweep]({stem}.png)\n"
 
 
 if __name__ == "__main__":

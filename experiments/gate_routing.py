@@ -1,6 +1,6 @@
 """Issue 13 ("the gate must route"): every recipe tried, scored against the per-frame oracle.
 
-    python benchmarks/gate_routing.py --runs NAME=CHECKPOINT[,NAME=CHECKPOINT...] \
+    python experiments/gate_routing.py --runs NAME=CHECKPOINT[,NAME=CHECKPOINT...] \
         [--splits data/synth-s0:test,data/synth-eval-s1:test,data/synth-eval-s2:test] [--tag experiments]
 
 For each run and split, every path runs on every frame once (edgefuse.eval.oracle.score_paths;
@@ -19,20 +19,18 @@ here (benchmarks/results/gate_routing_protocol.md).
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).parent))
-from _machine import machine_info  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))  # the shared harness
+from _harness import RESULTS, harness_parser, load_average, machine_info, write_result  # noqa: E402
 from _routing import routing_goals, split_tag  # noqa: E402
 
 from edgefuse.eval.oracle import PathScores, oracle_report, policy_report  # noqa: E402
 
-RESULTS = Path(__file__).parent / "results"
 CACHE = Path("runs/gate-scores")
 LAMBDA_SHIFTS = (-0.3, -0.2, -0.1, -0.05, 0.0, 0.05, 0.1, 0.2, 0.3, 0.5)
 
@@ -137,7 +135,7 @@ def markdown(rows: list[dict], runs: dict, info: dict) -> str:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0], parents=[harness_parser()])
     ap.add_argument("--runs", required=True, type=lambda s: [x.split("=", 1) for x in s.split(",")])
     ap.add_argument("--splits", default="data/synth-s0:test,data/synth-eval-s1:test,data/synth-eval-s2:test",
                     type=lambda s: [x.rsplit(":", 1) for x in s.split(",")])
@@ -165,13 +163,9 @@ def main() -> None:
             print(f"{name} {split_tag(data, split)}: gate {100 * report['gate']['miou']:.2f} @ "
                   f"{report['gate']['mean_madds'] / 1e9:.4f}, forced {[round(100 * r['miou'], 1) for r in report['forced']]}",
                   flush=True)
-    info = {"machine": machine_info(), "load": [round(x, 2) for x in os.getloadavg()]}
-    RESULTS.mkdir(exist_ok=True)
+    info = {"machine": machine_info(), "load": load_average()}
     stem = "gate_routing" + (f"_{args.tag}" if args.tag else "")
-    (RESULTS / f"{stem}.json").write_text(json.dumps({**info, "runs": runs, "rows": rows}, indent=2) + "\n")
-    md = markdown(rows, runs, info)
-    (RESULTS / f"{stem}.md").write_text(md)
-    print(md)
+    write_result(RESULTS, stem, {**info, "runs": runs, "rows": rows}, markdown(rows, runs, info), args)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
 """Issue 13's goals for a dynamic model, read off an oracle report (edgefuse.eval.oracle):
-shared by benchmarks/gate_routing.py and benchmarks/eval_shipped.py."""
+shared by experiments/gate_routing.py and experiments/eval_shipped.py."""
 
 from __future__ import annotations
 

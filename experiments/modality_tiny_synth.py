@@ -2,8 +2,8 @@
 results table of the shipped `dynmm-modality-tiny-synth` against its two experts' static
 networks (`rgb-tiny-synth`, `esanet-tiny-synth`).
 
-    python benchmarks/modality_tiny_synth.py sweep
-    python benchmarks/modality_tiny_synth.py report --evals RGB.json RGBD.json MOD.json \
+    python experiments/modality_tiny_synth.py sweep
+    python experiments/modality_tiny_synth.py report --evals RGB.json RGBD.json MOD.json \
         --bench BENCH.json --run RUN.json [--data data/synth-eval-s1] [--commands FILE]
 
 `sweep` trains each gate-stage variant (an overlay on configs/shipped/dynmm-modality-tiny-
@@ -24,12 +24,12 @@ import json
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
-from _machine import machine_info  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))  # the shared harness
+from _harness import RESULTS, harness_parser, machine_info, write_result  # noqa: E402
 
 CONFIG = "configs/shipped/dynmm-modality-tiny-synth.yaml"
 SHIPPED = "dynmm-modality-tiny-synth"
-RESULTS = Path(__file__).parent / "results"
 SWEEP_DIR = Path("runs/modsweep")
 
 # name -> (gate, optimiser lr, stage overlay). Every stage field that varies is given, so a
@@ -86,7 +86,7 @@ def sweep() -> dict[str, dict]:
         out = Path(cfg.out_dir)
         done = out / "model.safetensors"
         if not (done.is_file() and load_model(done).meta.get("train_config") == cfg.to_dict()):
-            train(cfg, command=f"python benchmarks/modality_tiny_synth.py sweep ({name})")
+            train(cfg, command=f"python experiments/modality_tiny_synth.py sweep ({name})")
         e = json.loads((out / "eval-gate.json").read_text())
         rows[name] = {"variant": {"gate": VARIANTS[name][0], "lr": VARIANTS[name][1], **VARIANTS[name][2]},
                       **_summary(e)}
@@ -182,8 +182,6 @@ def report(args) -> None:
               "bench": {"graphs": lat, "dynamic": bench["dynamic"], "settings": bench["settings"],
                         "memory": bench["memory"], "warnings": bench.get("warnings", [])},
               "run": run}
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "modality_tiny_synth.json").write_text(json.dumps(result, indent=2) + "\n")
 
     bm = bench.get("machine", {})
     lines = [f"# Modality-level DynMM ({SHIPPED}) on the synthetic benchmark", "",
@@ -231,15 +229,14 @@ def report(args) -> None:
                          f"{_share(r['rgbd_share_easy'])} / {_share(r['rgbd_share_hard'])} |")
     if args.analysis:
         lines += ["", "## Analysis", "", Path(args.analysis).read_text().strip()]
-    (RESULTS / "modality_tiny_synth.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    write_result(RESULTS, "modality_tiny_synth", result, "\n".join(lines) + "\n", args)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
     sub.add_parser("sweep")
-    rp = sub.add_parser("report")
+    rp = sub.add_parser("report", parents=[harness_parser()])
     rp.add_argument("--evals", nargs="+", required=True, help="edgefuse eval --json reports (file stem = row name)")
     rp.add_argument("--bench", required=True)
     rp.add_argument("--run", required=True)

@@ -8,7 +8,7 @@ import onnx
 import pytest
 import torch
 
-from edgefuse.calibration.int8 import feed_reader, quantize_graph
+from edgefuse.export.int8 import feed_reader, quantize_graph
 
 
 def test_feed_reader_iterates_and_rewinds():
@@ -61,7 +61,7 @@ def test_quantized_graph_is_symmetric_per_channel(tmp_path):
 
 
 def test_schemes_follow_the_target(tmp_path):
-    from edgefuse.calibration.int8 import int8_scheme, resolve_reduce_range
+    from edgefuse.export.int8 import int8_scheme, resolve_reduce_range
     from edgefuse.errors import ConfigError
 
     assert resolve_reduce_range("cpu", None) is True and resolve_reduce_range("tensorrt", None) is False
@@ -80,7 +80,7 @@ def test_cpu_scheme_runs_accurately_in_the_fused_int8_kernels(tmp_path):
     fused graph, what `edgefuse run` executes, is as close to fp32 as the Q/DQ arithmetic."""
     import onnxruntime as ort
 
-    from edgefuse.calibration.int8 import int8_scheme
+    from edgefuse.export.int8 import int8_scheme
 
     net, feeds = _net_and_feeds(tmp_path, torch.nn.Conv2d(3, 32, 3, padding=1), torch.nn.ReLU(),
                                 torch.nn.Conv2d(32, 32, 3, padding=1), torch.nn.ReLU(), torch.nn.Conv2d(32, 4, 1), low=0.0)

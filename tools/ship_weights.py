@@ -1,6 +1,6 @@
 """Copy a finished training run into the shipped weights with its card.
 
-    python benchmarks/ship_weights.py NAME CONFIG.yaml [--notes TEXT]
+    python tools/ship_weights.py NAME CONFIG.yaml [--notes TEXT]
 
 Reads CONFIG's out_dir/model.safetensors, stores it as float16 and evaluates the stored file on
 CONFIG's eval split; the card's

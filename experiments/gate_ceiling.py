@@ -1,10 +1,10 @@
 """How much of the per-frame oracle can a gate that sees the frame predict? (issue 13)
 
-    python benchmarks/gate_ceiling.py --checkpoint CKPT [--train data/synth-s0:train] \
+    python experiments/gate_ceiling.py --checkpoint CKPT [--train data/synth-s0:train] \
         [--splits data/synth-s0:test,data/synth-eval-s1:test,data/synth-eval-s2:test]
 
 Every path runs on every frame of the training split and of each test split (scores cached
-as in benchmarks/gate_routing.py). Then linear gates are fitted offline (ridge regression of
+as in experiments/gate_routing.py). Then linear gates are fitted offline (ridge regression of
 each path's per-frame pixel accuracy, centred over the paths, from frame features), on the
 training frames, and applied to the test frames with a cost weight mu swept from 0 up
 (argmax of predicted accuracy - mu x cost share): a trade-off curve per feature set, beside
@@ -20,21 +20,19 @@ Writes benchmarks/results/gate_ceiling.{md,json,png}.
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
 from pathlib import Path
 
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).parent))
-from _machine import machine_info  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))  # the shared harness
+from _harness import RESULTS, harness_parser, load_average, machine_info, write_result  # noqa: E402
 from gate_routing import scores_for  # noqa: E402
 
 from edgefuse.eval.oracle import PathScores, oracle_curve, policy_report  # noqa: E402
 
-RESULTS = Path(__file__).parent / "results"
 MUS = tuple(np.round(np.concatenate([np.linspace(0, 0.2, 21), np.linspace(0.25, 1.0, 16)]), 3))
 
 
@@ -118,7 +116,7 @@ def main() -> None:
     from edgefuse.checkpoint import load_model
     from edgefuse.data.dataset import SegmentationDataset
 
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0], parents=[harness_parser()])
     ap.add_argument("--checkpoint", required=True)
     ap.add_argument("--name", default="ceiling")
     ap.add_argument("--train", default="data/synth-s0:train")
@@ -146,7 +144,7 @@ def main() -> None:
     target = 0.8
     lines = ["# How much of the per-frame oracle can a gate that sees the frame predict?", "",
              f"Checkpoint `{args.checkpoint}`; linear gates fitted on `{args.train}`. Date "
-             f"{machine_info()['date']}, load {[round(x, 2) for x in os.getloadavg()]}.", "",
+             f"{machine_info()['date']}, load {load_average()}.", "",
              f"mIoU % at mean MAdds <= {target:.0%} of the full path (issue 13's goal 2 needs >= full - 1):", "",
              "| split | full path | oracle | hard/easy flag | linear: stats | linear: stem | linear: both |",
              "|---|---:|---:|---:|---:|---:|---:|"]
@@ -156,11 +154,9 @@ def main() -> None:
                                                                      for k in ("stats", "stem", "both")]
         lines.append(f"| {r['split']} | {100 * r['full']['miou']:.2f} | " +
                      " | ".join("-" if v is None else f"{100 * v:.2f}" for v in cells) + " |")
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "gate_ceiling.json").write_text(json.dumps({"machine": machine_info(), "results": results}, indent=2))
-    (RESULTS / "gate_ceiling.md").write_text("\n".join(lines) + "\n\n![curves](gate_ceiling.png)\n")
+    write_result(RESULTS, "gate_ceiling", {"results": results}, "\n".join(lines) + "\n\n![curves](gate_ceiling.png)\n",
+                 args)
     plot(results, RESULTS / "gate_ceiling.png")
-    print("\n".join(lines))
 
 
 def plot(results: list[dict], path: Path) -> None:

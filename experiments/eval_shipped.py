@@ -1,6 +1,6 @@
 """Evaluate the shipped weights on a freshly generated synthetic test split and write the table.
 
-    python benchmarks/eval_shipped.py [--seed 4242] [--data data/synth-eval-s4242] [--threads 2]
+    python experiments/eval_shipped.py [--seed 4242] [--data data/synth-eval-s4242] [--threads 2]
 
 The split is rendered like `edgefuse data synth --out DIR --seed SEED` with its defaults (1000
 frames, 20% test: 200 test frames) and a seed the models never saw and the recipe was never
@@ -19,13 +19,12 @@ benchmarks/results/eval_shipped.{json,md} and eval_shipped_oracle_<model>.{md,pn
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
-from _machine import machine_info  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))  # the shared harness
+from _harness import RESULTS, harness_parser, load_average, machine_info, write_result  # noqa: E402
 from _routing import routing_goals  # noqa: E402
 
 from edgefuse.checkpoint import load_model, shipped_weights  # noqa: E402
@@ -35,7 +34,6 @@ from edgefuse.eval.oracle import oracle_report, path_unit, score_paths  # noqa: 
 from edgefuse.eval.oracle_report import markdown as oracle_markdown, plot as oracle_plot  # noqa: E402
 
 MODELS = ("rgb-tiny-synth", "esanet-tiny-synth", "dynmm-tiny-synth", "dynmm-modality-tiny-synth")
-RESULTS = Path(__file__).parent / "results"
 FRAMES, TEST_FRACTION = 1000, 0.2     # `edgefuse data synth` defaults
 
 
@@ -94,7 +92,7 @@ def markdown(rows: dict[str, dict], oracles: dict[str, dict], checks: list[dict]
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0], parents=[harness_parser()])
     ap.add_argument("--seed", type=int, default=4242)
     ap.add_argument("--data", default=None, help="folder for the split (default data/synth-eval-s<seed>)")
     ap.add_argument("--threads", type=int, default=2)
@@ -130,12 +128,9 @@ def main() -> None:
     checks = goals(rows, oracles)
     info = {"data": f"edgefuse data synth --out {data} --seed {args.seed} (defaults: {FRAMES} frames, "
                     f"test fraction {TEST_FRACTION})", "frames": len(dataset),
-            "machine": machine_info(), "load": [round(x, 2) for x in os.getloadavg()]}
-    (RESULTS / "eval_shipped.json").write_text(json.dumps(
-        {**info, "results": rows, "oracle": oracles, "goals": checks}, indent=2) + "\n")
+            "machine": machine_info(), "load": load_average()}
     md = markdown(rows, oracles, checks, info)
-    (RESULTS / "eval_shipped.md").write_text(md)
-    print(md)
+    write_result(RESULTS, "eval_shipped", {**info, "results": rows, "oracle": oracles, "goals": checks}, md, args)
 
 
 if __name__ == "__main__":

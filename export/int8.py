@@ -3,10 +3,10 @@
 The scheme depends on what will run the graphs (issue 10, "quantise for the target"):
   - tensorrt: per-channel symmetric int8 weights, symmetric int8 activations (zero points
     0: the only Q/DQ TensorRT accepts). TensorRT's calibrator classes are deprecated in
-    10.x and gone in 11.x (shared/data/tensorrt-api/README.md): nothing builds on them;
+    10.x and gone in 11.x (tests/export/data/tensorrt-api): nothing builds on them;
   - cpu: per-channel symmetric int8 weights, *unsigned* 8-bit activations with a zero point
     (U8S8): ONNX Runtime's x86 / ARM int8 kernels take that path; with int8 activations it
-    converts them on every call and runs slower than fp32 (measured, export/README.md).
+    converts them on every call and runs slower than fp32 (docs/export.md "Findings").
 MinMax calibration for both.
 
 Calibration inputs: the stem graph sees raw frames; a path graph sees the stem features
@@ -57,12 +57,13 @@ class Int8Scheme:
 
 
 INT8_TARGETS = ("cpu", "tensorrt")
-# The cpu scheme, as measured on the shipped tiny DynMM and dynmm-r34-nbt1d (export/README.md):
-#  - Percentile calibration (99.999%): MinMax ranges are set by rare outliers (labels 96.6 vs
-#    97.0% equal to fp32, gate 97 vs 100% equal);
+# The cpu scheme, chosen by measurements on the shipped tiny DynMM and dynmm-r34-nbt1d
+# (docs/export.md "Findings"):
+#  - Percentile calibration (99.999%): MinMax ranges are set by rare outliers (fewer labels
+#    and gate choices equal to fp32);
 #  - the stem/gate graph stays fp32: its convolutions see 3 (RGB) and 1 (depth) channels,
-#    where int8 GEMMs gain nothing while the full-resolution input must be converted (int8
-#    stem 0.6-0.7x the fp32 speed), and an exact stem keeps the gate's choice exact;
+#    where int8 GEMMs gain nothing while the full-resolution input must be converted (an
+#    int8 stem is slower than fp32), and an exact stem keeps the gate's choice exact;
 #  - convolutions with fewer than CPU_MIN_CONV_K multiply-adds per output stay float: the
 #    narrow 1-D convolutions of a width-0.25 model, the depthwise ones of the learned
 #    upsampling and the squeeze-excitation 1x1s, whose int8 kernels do not pay for the
@@ -92,9 +93,9 @@ def resolve_reduce_range(target: str, requested: bool | None) -> bool:
     """reduce_range (7-bit weights) for a scheme: as requested, else on for the cpu scheme.
     ONNX Runtime's x86 U8S8 kernels on CPUs without VNNI (AVX2 only) add pairs of u8 x s8
     products in 16 bits, which saturates with full-range int8 weights; 7-bit weights cannot.
-    Measured on the shipped tiny DynMM (export/README.md): labels agree with fp32 on 89% of
-    pixels with 8-bit weights there, 96.6% with 7-bit ones - as much as the unfused Q/DQ
-    arithmetic with 8-bit weights, so the bit costs nothing measurable. A bundle is exported
+    On the shipped tiny DynMM (docs/export.md "Findings") 7-bit weights agree with fp32 as
+    often as the unfused Q/DQ arithmetic with 8-bit weights, so the bit costs nothing
+    measurable, while 8-bit weights lose labels to saturation. A bundle is exported
     on one machine for another, so the default does not depend on the exporting CPU."""
     if requested is not None:
         return bool(requested)
@@ -123,7 +124,7 @@ def feed_reader(feeds: Sequence[Feed]):
 
 
 def stem_feeds(frames: Iterable) -> list[Feed]:
-    """Feeds of the stem graph from calibration frames (`edgefuse.calibration.frames.Frame`)."""
+    """Feeds of the stem graph from calibration frames (`edgefuse.export.calib_frames.Frame`)."""
     return [f.inputs() for f in frames]
 
 
@@ -164,8 +165,8 @@ def small_convs(model, min_k: int) -> list[str]:
     """Names of the Conv nodes with fewer than `min_k` multiply-adds per output value
     (input channels per group x kernel area): their int8 kernels do not pay for the
     requantisation around them. That includes the depthwise 3x3 convolutions of the learned
-    upsampling (9 per output): quantised, the tiny model's int8 paths ran at 0.71-0.83x the
-    fp32 speed, with them float at 1.07-1.16x (CPU time, export/README.md)."""
+    upsampling (9 per output): quantised, the tiny model's int8 paths ran slower than fp32,
+    with them float faster (docs/export.md "Findings")."""
     inits = {t.name: list(t.dims) for t in model.graph.initializer}
     return [n.name for n in model.graph.node if n.op_type == "Conv" and n.input[1] in inits
             and len(inits[n.input[1]]) >= 3 and int(np.prod(inits[n.input[1]][1:])) < min_k]
