@@ -12,8 +12,6 @@ from ros_fixtures import FRAME_ID, H, TOPICS, W, read_bag, stamp, write_input_ba
 
 from edgefuse.cli.main import main
 
-pytest.importorskip("rosbags")
-
 N = 4
 
 
