@@ -105,7 +105,8 @@ def _read_torch(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any], di
             "never unpickles code from a checkpoint. Give a .safetensors / .pt file written by "
             "`edgefuse train`, or a shipped weights name (`edgefuse info --weights`)") from exc
     if not isinstance(obj, dict) or "config" not in obj or ("state_dict" not in obj and "model" not in obj):
-        raise EdgefuseError(f"{path} is not an edgefuse checkpoint (expected keys 'config' and 'state_dict')")
+        raise EdgefuseError(f"{path} is not an edgefuse checkpoint (expected keys 'config' and 'state_dict'); "
+                            "an official ESANet / DynMM checkpoint is brought in with `edgefuse import`")
     return obj.get("state_dict") or obj["model"], obj["config"], obj.get("meta", {})
 
 
