@@ -53,6 +53,7 @@ import types
 from pathlib import Path
 
 import numpy as np
+import torch
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -243,19 +244,32 @@ def run_variant(variant: str, official: str, size: tuple[int, int], frames: int,
     # SUN RGB-D's official depth is millimetres << 3 (its PNGs); edgefuse's cameras give mm
     depth_scale = 8.0 if dataset_name == "sunrgbd" else 1.0
 
-    official_logits, official_paths = [], []
-    for i in range(frames):
+    def official_inference(i: int, path: int | None = None):
+        """inference_samples.py's steps on frame i (DynMM: its gate, or path `path` forced)."""
         img = cv2.cvtColor(cv2.imread(str(cam / "rgb" / f"{i:04d}.png"), cv2.IMREAD_UNCHANGED), cv2.COLOR_BGR2RGB)
         dep = cv2.imread(str(cam / "depth" / f"{i:04d}.png"), cv2.IMREAD_UNCHANGED).astype("float32") * depth_scale
         sample = preprocessor({"image": img, "depth": dep})
+        chosen = None
         with torch.no_grad():
             if repo == "dynmm":
-                pred, weight = model(sample["image"][None], sample["depth"][None], True, True)
-                official_paths.append(int(weight.argmax(1)))
+                gate = model.gate_layer
+                if path is not None:
+                    model.gate_layer = _ForcedGate(gate, path)
+                try:
+                    pred, weight = model(sample["image"][None], sample["depth"][None], True, True)
+                finally:
+                    model.gate_layer = gate
+                chosen = int(weight.argmax(1))
             else:
                 pred = model(sample["image"][None], sample["depth"][None])
             pred = F.interpolate(pred, img.shape[:2], mode="bilinear", align_corners=False)
-        official_logits.append(pred[0].numpy())
+        return pred[0].numpy(), chosen
+
+    official_logits, official_paths = [], []
+    for i in range(frames):
+        logits, chosen = official_inference(i)
+        official_logits.append(logits)
+        official_paths.append(chosen)
 
     # edgefuse: import, PyTorch, export, ONNX Runtime, `edgefuse run`
     imported = work / f"{variant}.safetensors"
@@ -264,16 +278,25 @@ def run_variant(variant: str, official: str, size: tuple[int, int], frames: int,
     from edgefuse.checkpoint import load_model
 
     ours = load_model(str(imported)).model
-    torch_logits, torch_paths = [], []
-    for i in range(frames):
+    def frame(i: int):
         rgb = cv2.cvtColor(cv2.imread(str(cam / "rgb" / f"{i:04d}.png")), cv2.COLOR_BGR2RGB)
         dep = cv2.imread(str(cam / "depth" / f"{i:04d}.png"), cv2.IMREAD_UNCHANGED)
-        r = torch.from_numpy(rgb).permute(2, 0, 1)[None].float()
-        d = torch.from_numpy(dep.astype(np.float32))[None, None]
+        return torch.from_numpy(rgb).permute(2, 0, 1)[None].float(), torch.from_numpy(dep.astype(np.float32))[None, None]
+
+    torch_logits, torch_paths = [], []
+    for i in range(frames):
         with torch.no_grad():
-            logits, index = ours.infer(r, d)
+            logits, index = ours.infer(*frame(i))
         torch_logits.append(logits[0].numpy())
         torch_paths.append(int(index[0]))
+    # control: the same weights with the other depth convention (every value normalised)
+    # on frames with holes - what an import that got the convention wrong would predict
+    refined = work / f"{variant}_refined.safetensors"
+    assert cli(["import", repo, str(ckpt), "--out", str(refined), "--dataset", dataset_name,
+                "--input-size", f"{size[0]}x{size[1]}", "--depth-mode", "refined"]) == 0
+    other = load_model(str(refined)).model
+    with torch.no_grad():
+        control = [other(*frame(i))[0].numpy() for i in range(frames)]
 
     bundle = work / f"{variant}_bundle"
     assert cli(["export", str(imported), "--out", str(bundle), "--input-size", f"{size[0]}x{size[1]}",
@@ -284,6 +307,19 @@ def run_variant(variant: str, official: str, size: tuple[int, int], frames: int,
     from PIL import Image
 
     run_masks = [np.asarray(Image.open(masks / f"{i:06d}_labels.png")) for i in range(frames)]
+
+    forced = None
+    if repo == "dynmm":   # every path, forced in the official gate and chosen in ours, on frame 0
+        forced = {}
+        onnx_forced = _onnx_path_logits(bundle, cam, 0, range(5))
+        for k in range(5):
+            off, _ = official_inference(0, k)
+            with torch.no_grad():
+                mine = ours.infer(*frame(0), path=k)[0][0].numpy()
+            forced[k] = {"pytorch_max_abs_logit_diff": float(np.abs(off - mine).max()),
+                         "onnx_max_abs_logit_diff": float(np.abs(off - onnx_forced[k]).max()),
+                         "pytorch_argmax": float((off.argmax(0) == mine.argmax(0)).mean()),
+                         "onnx_argmax": float((off.argmax(0) == onnx_forced[k].argmax(0)).mean())}
 
     def compare(ours_logits):
         diffs = [float(np.abs(a - b).max()) for a, b in zip(official_logits, ours_logits)]
@@ -299,7 +335,45 @@ def run_variant(variant: str, official: str, size: tuple[int, int], frames: int,
         "pytorch": compare(torch_logits), "onnx": compare(onnx_logits),
         "run_masks": {"pixels_equal_official_argmax_plus_1_min": min(mask_agree)},
         "paths": {"official": official_paths, "pytorch": torch_paths, "onnx": onnx_paths} if repo == "dynmm" else None,
+        "forced_paths": forced,
+        "control_refined_depth_argmax_agreement_min": compare(control)["argmax_agreement_min"],
+        "depth_hole_share": [float((cv2.imread(str(cam / "depth" / f"{i:04d}.png"), cv2.IMREAD_UNCHANGED) == 0).mean())
+                             for i in range(frames)],
     }
+
+
+class _ForcedGate(torch.nn.Module):
+    """The official gate, run as is, its output replaced by the one-hot vector of `path`."""
+
+    def __init__(self, gate, path: int) -> None:
+        super().__init__()
+        self.gate, self.path = gate, path
+
+    def forward(self, rgb, depth, temp=1.0, hard=False):
+        w = self.gate(rgb, depth, temp, hard)
+        return torch.nn.functional.one_hot(torch.full((w.shape[0],), self.path), w.shape[1]).to(w.dtype)
+
+
+def _onnx_path_logits(bundle: Path, cam: Path, i: int, paths) -> dict[int, np.ndarray]:
+    """Logits of each path graph of the bundle on frame i (the stem graph's features)."""
+    import cv2
+    import onnxruntime as ort
+
+    m = json.loads((bundle / "manifest.json").read_text())
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = int(os.environ.get("OMP_NUM_THREADS", "1"))
+    stem = ort.InferenceSession(str(bundle / m["stem_gate"]["file"]), opts, providers=["CPUExecutionProvider"])
+    rgb = cv2.cvtColor(cv2.imread(str(cam / "rgb" / f"{i:04d}.png")), cv2.COLOR_BGR2RGB)
+    dep = cv2.imread(str(cam / "depth" / f"{i:04d}.png"), cv2.IMREAD_UNCHANGED)
+    feats = dict(zip(m["stem_gate"]["outputs"], stem.run(None, {
+        "rgb": rgb.transpose(2, 0, 1)[None].astype(np.float32), "depth": dep[None, None].astype(np.float32)})))
+    out = {}
+    for entry in m["paths"]:
+        if entry["index"] in paths:
+            sess = ort.InferenceSession(str(bundle / entry["file"]), opts, providers=["CPUExecutionProvider"])
+            res = dict(zip(entry["outputs"], sess.run(None, {k: feats[k] for k in entry["inputs"]})))
+            out[entry["index"]] = res["logits"][0]
+    return out
 
 
 def _onnx_logits(bundle: Path, cam: Path, frames: int):
@@ -434,6 +508,20 @@ def main() -> None:
                      f"{r['pytorch']['max_abs_logit_diff']:.2e} | {100 * r['pytorch']['argmax_agreement_min']:.4f}% | "
                      f"{r['onnx']['max_abs_logit_diff']:.2e} | {100 * r['onnx']['argmax_agreement_min']:.4f}% | "
                      f"{100 * r['run_masks']['pixels_equal_official_argmax_plus_1_min']:.4f}% | {ptxt} |")
+    lines += ["", "Control: the same weights imported with `--depth-mode refined` (zero depth normalised like any "
+              "value) agree with the official raw-depth inference on only this share of pixels, on frames with "
+              "these shares of depth holes:", ""]
+    for v, r in results.items():
+        holes = ", ".join(f"{100 * x:.0f}%" for x in r["depth_hole_share"])
+        lines.append(f"- {v}: {100 * r['control_refined_depth_argmax_agreement_min']:.1f}% (holes {holes})")
+    for v, r in results.items():
+        if r.get("forced_paths"):
+            lines += ["", f"{v}, every path forced (official gate output replaced by path k's one-hot; ours and "
+                          "the bundle's path_k graph), frame 0:", "",
+                      "| path | PyTorch max diff | PyTorch argmax | ONNX max diff | ONNX argmax |", "|---|---|---|---|---|"]
+            for k, f in r["forced_paths"].items():
+                lines.append(f"| {k} | {f['pytorch_max_abs_logit_diff']:.2e} | {100 * f['pytorch_argmax']:.4f}% | "
+                             f"{f['onnx_max_abs_logit_diff']:.2e} | {100 * f['onnx_argmax']:.4f}% |")
     write_result(args.out, "vs_official_import", data, "\n".join(lines) + "\n")
 
 

@@ -68,6 +68,8 @@ def test_export_carries_palette_classes_and_depth_mode(r18_state, write_official
     assert m["normalization"]["depth_mode"] == "refined"
     assert m["normalization"]["depth_mean"] == 19025.14930492213 / 8
     assert m["model"]["context_bn"] is True
+    assert main(["inspect", str(bundle)]) == 0
+    assert "refined (every depth value normalised" in capsys.readouterr().out.replace("\n", " ")
 
 
 def test_nyuv2_palette_is_the_bit_interleaved_colour_map():
