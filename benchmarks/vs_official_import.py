@@ -15,7 +15,7 @@ own (both repositories name their package `src`):
    that every layer and every buffer matters; it is saved as the official training script
    saves (`{'epoch', 'state_dict', 'optimizer'}`) with torch.save;
 2. `edgefuse import` (the CLI, in process) turns that file into an edgefuse checkpoint;
-3. frames (RGB uint8, depth uint16 mm with ~25% holes) are written as PNGs; the official
+3. frames (RGB uint8, depth uint16 mm with ~15% holes: blocks and speckle) are written as PNGs; the official
    inference (`inference_samples.py`'s steps: the official `prepare_data` preprocessor with
    `--raw_depth`, the model, bilinear resize to the image size, argmax) runs on them;
 4. compared with it: the imported model in PyTorch (logits), the bundle exported by
@@ -197,7 +197,7 @@ def _perturb(model, seed: int) -> None:
 
 
 def _frames(n: int, size: tuple[int, int], seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Smooth random scenes: RGB uint8 and depth uint16 mm with ~25% holes (blocks + speckle)."""
+    """Smooth random scenes: RGB uint8 and depth uint16 mm with ~15% holes (blocks + speckle)."""
     import cv2
 
     rng = np.random.default_rng(seed)
@@ -495,7 +495,7 @@ def main() -> None:
              f"Command: `{data['machine']['command']}`  ", f"Date: {data['machine']['date']}; "
              f"{data['machine'].get('cpu_model', '')}, {args.threads} thread(s)  ",
              "Official commits: " + ", ".join(f"{REPOSITORIES[r]} @ {c}" for r, c in commits.items()), "",
-             "Random official weights with perturbed BatchNorm statistics; frames with ~25% depth holes "
+             "Random official weights with perturbed BatchNorm statistics; frames with ~15% depth holes "
              "(raw-depth convention). Logit differences are absolute, fp32; agreement = share of pixels "
              "whose argmax (mask value - 1) equals the official argmax.", "",
              "| variant | size | frames | official max abs logit | PyTorch max diff | PyTorch argmax | "
@@ -508,6 +508,11 @@ def main() -> None:
                      f"{r['pytorch']['max_abs_logit_diff']:.2e} | {100 * r['pytorch']['argmax_agreement_min']:.4f}% | "
                      f"{r['onnx']['max_abs_logit_diff']:.2e} | {100 * r['onnx']['argmax_agreement_min']:.4f}% | "
                      f"{100 * r['run_masks']['pixels_equal_official_argmax_plus_1_min']:.4f}% | {ptxt} |")
+    if "dynmm-r50-nyuv2" in results and "esanet-r50-nyuv2" in results:
+        lines += ["", "Both R50 variants are built from the same seed, so where the architectures coincide the "
+                      "weights do: DynMM's path 4 (fusion in every stage) is ESANet-R50, and when its gate picks "
+                      "path 4 on every frame its row repeats esanet-r50-nyuv2's figures (two official codebases, "
+                      "one function)."]
     lines += ["", "Control: the same weights imported with `--depth-mode refined` (zero depth normalised like any "
               "value) agree with the official raw-depth inference on only this share of pixels, on frames with "
               "these shares of depth holes:", ""]
