@@ -12,11 +12,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edgefuse.errors import ConfigError, EdgefuseError
-from edgefuse.models.base import SegModel
 from edgefuse.models.config import DEPTH_MODES, ModelConfig
+
+if TYPE_CHECKING:   # torch is imported when a checkpoint is, not with this module
+    from edgefuse.models.base import SegModel
 
 
 @dataclass(frozen=True)
