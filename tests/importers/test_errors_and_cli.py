@@ -70,6 +70,28 @@ def test_export_carries_palette_classes_and_depth_mode(r18_state, write_official
     assert m["model"]["context_bn"] is True
     assert main(["inspect", str(bundle)]) == 0
     assert "refined (every depth value normalised" in capsys.readouterr().out.replace("\n", " ")
+    # the whole user path: `edgefuse run` on PNG frames with depth holes writes the imported
+    # model's argmax + 1 (the refined convention applied inside the exported graph)
+    import numpy as np
+    from PIL import Image
+
+    from edgefuse.checkpoint import load_model
+
+    rng = np.random.default_rng(0)
+    rgb = rng.integers(0, 256, (*SMALL, 3), dtype=np.uint8)
+    depth = rng.integers(500, 5000, SMALL).astype(np.uint16)
+    depth[:, :50] = 0
+    for sub, img in (("rgb", rgb), ("depth", depth)):
+        (tmp_path / "cam" / sub).mkdir(parents=True)
+        Image.fromarray(img).save(tmp_path / "cam" / sub / "0000.png")
+    assert main(["run", "--bundle", str(bundle), "--camera", f"folder:{tmp_path / 'cam'}",
+                 "--save-masks", str(tmp_path / "masks")]) == 0
+    mask = np.asarray(Image.open(tmp_path / "masks" / "000000_labels.png"))
+    model = load_model(str(path.with_suffix(".safetensors"))).model
+    with torch.no_grad():
+        logits = model(torch.from_numpy(rgb).permute(2, 0, 1)[None].float(),
+                       torch.from_numpy(depth.astype(np.float32))[None, None])
+    assert (mask == logits[0].argmax(0).numpy() + 1).mean() > 0.999
 
 
 def test_nyuv2_palette_is_the_bit_interleaved_colour_map():
