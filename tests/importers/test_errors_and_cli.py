@@ -177,6 +177,17 @@ def test_bare_state_dict_and_module_prefix_are_read(r18_state, tmp_path):
     assert torch.equal(imported.model.state_dict()["decoder.classifier.weight"], r18_state["decoder.conv_out.weight"])
 
 
+def test_numpy_scalars_in_the_checkpoint_are_data(r18_state, tmp_path):
+    """save_ckpt_every_epoch also stores best_miou, a numpy float: loaded as data, not refused."""
+    import numpy as np
+
+    path = tmp_path / "latest.pth"
+    torch.save({"epoch": 10, "state_dict": r18_state, "best_miou": np.float64(0.503), "best_miou_epoch": 9}, path)
+    from edgefuse.importers.reader import read_state_dict
+
+    assert read_state_dict(path).keys() == r18_state.keys()
+
+
 def test_appm_context_is_refused_with_its_name(r18_state, tmp_path):
     state = {k.replace("context_module.features.0.1.", "context_module.features.0."): v for k, v in r18_state.items()}
     path = tmp_path / "appm.pth"
