@@ -105,8 +105,35 @@ def _read_torch(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any], di
             "never unpickles code from a checkpoint. Give a .safetensors / .pt file written by "
             "`edgefuse train`, or a shipped weights name (`edgefuse info --weights`)") from exc
     if not isinstance(obj, dict) or "config" not in obj or ("state_dict" not in obj and "model" not in obj):
-        raise EdgefuseError(f"{path} is not an edgefuse checkpoint (expected keys 'config' and 'state_dict')")
+        raise EdgefuseError(f"{path} is not an edgefuse checkpoint (expected keys 'config' and 'state_dict'); "
+                            "an official ESANet / DynMM checkpoint is brought in with `edgefuse import`")
     return obj.get("state_dict") or obj["model"], obj["config"], obj.get("meta", {})
+
+
+def read_header(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(model config dict, meta) of a checkpoint without building the model: for a
+    .safetensors file only its JSON metadata is read (`edgefuse info CHECKPOINT`)."""
+    path = Path(path)
+    if not path.is_file():
+        raise EdgefuseError(f"checkpoint not found: {path}")
+    if path.suffix != ".safetensors":
+        _, config, meta = _read_torch(path)
+        return config, meta
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            metadata = f.metadata() or {}
+    except Exception as exc:  # noqa: BLE001 - corrupt or foreign file
+        raise EdgefuseError(f"cannot read checkpoint {path} as safetensors ({exc}); the file is truncated or "
+                            "not a safetensors file") from exc
+    if "edgefuse_config" not in metadata:
+        raise EdgefuseError(f"{path} has no edgefuse model config in its metadata; it was not written by edgefuse "
+                            "(an official ESANet / DynMM .pth is brought in with `edgefuse import`)")
+    try:
+        return json.loads(metadata["edgefuse_config"]), json.loads(metadata.get("edgefuse_meta", "{}"))
+    except json.JSONDecodeError as exc:
+        raise EdgefuseError(f"{path}: metadata is not valid JSON ({exc})") from exc
 
 
 def shipped_weights() -> dict[str, Path]:

@@ -361,7 +361,7 @@ def _manifest(loaded, model, costs, graphs: _Graphs, protos: dict, serving: list
         input_size=tuple(cfg.input_size),
         normalization=_normalization(cfg),
         classes=tuple(cfg.class_names) or tuple(f"class_{i}" for i in range(cfg.num_classes)),
-        palette=tuple(tuple(c) for c in _palette(cfg.num_classes)),
+        palette=tuple(tuple(c) for c in (cfg.palette or _palette(cfg.num_classes))),
         precision="int8" if opts.precision is Precision.INT8 else "fp32",
         engine_precision=opts.precision.value,
         labels_dtype=str(LABELS_DTYPE).removeprefix("torch."),
@@ -416,7 +416,10 @@ def _source_name(loaded) -> str:
 def _normalization(cfg) -> dict[str, Any]:
     return {"in_graph": True, "rgb_range": [0, 255], "rgb_order": "RGB", "rgb_mean": list(cfg.rgb_mean),
             "rgb_std": list(cfg.rgb_std), "depth_unit": "mm", "depth_invalid": 0,
-            "depth_mean": cfg.depth_mean, "depth_std": cfg.depth_std}
+            "depth_mean": cfg.depth_mean, "depth_std": cfg.depth_std,
+            # how a zero (missing) depth is treated; recorded only when not edgefuse's default,
+            # so manifests of earlier models stay byte-identical
+            **({"depth_mode": cfg.depth_mode} if cfg.depth_mode != "raw" else {})}
 
 
 def _palette(num_classes: int) -> list[list[int]]:

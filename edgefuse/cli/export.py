@@ -139,6 +139,14 @@ def _summary(result) -> None:
                   soft_wrap=True)
 
 
+def _preprocessing_text(n: dict) -> str:
+    """The normalisation inside stem_gate.onnx, and how a zero (missing) depth is treated."""
+    mode = n.get("depth_mode", "raw")
+    zero = "missing depth 0 stays 0" if mode == "raw" else "every depth value normalised, 0 included"
+    return (f"RGB /255 mean {n.get('rgb_mean')} std {n.get('rgb_std')}; depth {n.get('depth_unit', 'mm')} "
+            f"mean {n.get('depth_mean')} std {n.get('depth_std')}, {mode} ({zero})")
+
+
 def inspect(bundle: Path = typer.Argument(..., help="Bundle folder written by `edgefuse export`.")) -> None:
     """Show a bundle's manifest and re-check every file's sha256 (exit 2 on any mismatch)."""
     from rich.table import Table
@@ -160,6 +168,7 @@ def inspect(bundle: Path = typer.Argument(..., help="Bundle folder written by `e
             ("precision", f"graphs {m.precision}, engines {m.engine_precision}; labels {m.labels_dtype}"
                           + (f"; int8 for {m.int8_scheme}" if m.int8_scheme else "")),
             ("classes", f"{len(m.classes)}: {', '.join(m.classes[:6])}{' ...' if len(m.classes) > 6 else ''}"),
+            ("preprocessing", _preprocessing_text(m.normalization)),
             ("gate_to_path", str(list(m.gate_to_path))),
             ("weights", _weights_text(m)),
             ("verified", _verify_text(m.verify))]

@@ -12,7 +12,8 @@ from edgefuse.errors import EdgefuseError
 
 
 def info(
-    name: Optional[str] = typer.Argument(None, help="A registered model (see the list without NAME)."),
+    name: Optional[str] = typer.Argument(None, help="A registered model (see the list without NAME), or a "
+                                                    "checkpoint file: where it came from, classes, preprocessing."),
     input_size: Optional[str] = typer.Option(None, "--input-size", help="HxW, e.g. 480x640."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object (for other tools)."),
     weights: bool = typer.Option(False, "--weights", help="List the shipped pretrained weights."),
@@ -22,6 +23,9 @@ def info(
 
     from edgefuse.models.registry import get_config, list_configs
 
+    if name is not None and _is_checkpoint(name):
+        _checkpoint_info(name, as_json)
+        return
     if weights:
         from edgefuse.weights import list_weights
 
@@ -95,6 +99,55 @@ def info(
     console.print(table)
     console.print(f"stem {gmac(costs.stem_madds)} GMAC, gate {gmac(costs.gate_madds)} GMAC "
                   "(counted with torch.utils.flop_counter; 1 MAdd = 2 FLOPs)")
+
+
+def _is_checkpoint(name: str) -> bool:
+    from pathlib import Path
+
+    return Path(name).suffix in (".safetensors", ".pt", ".pth") or Path(name).is_file()
+
+
+def checkpoint_summary(config: dict, meta: dict) -> dict:
+    """What `info CHECKPOINT` shows: the model, its classes and the preprocessing its config
+    applies (in the exported graph), and the provenance recorded in its metadata."""
+    from edgefuse.models.config import ModelConfig
+
+    cfg = ModelConfig.from_dict(config)
+    return {
+        "model": cfg.name or cfg.family.value, "family": cfg.family.value, "description": cfg.description,
+        "encoder": f"{cfg.encoder}/{cfg.block}", "input_size": list(cfg.input_size),
+        "num_classes": cfg.num_classes, "classes": list(cfg.class_names),
+        "preprocessing": {"rgb_mean": list(cfg.rgb_mean), "rgb_std": list(cfg.rgb_std), "depth_unit": "mm",
+                          "depth_mean": cfg.depth_mean, "depth_std": cfg.depth_std, "depth_mode": cfg.depth_mode},
+        "imported": meta.get("imported"),
+        "meta": {k: v for k, v in meta.items() if k != "imported"},
+    }
+
+
+def _checkpoint_info(path: str, as_json: bool) -> None:
+    from edgefuse.checkpoint import read_header
+
+    summary = checkpoint_summary(*read_header(path))
+    if as_json:
+        print(json.dumps(summary, indent=2))
+        return
+    pre = summary["preprocessing"]
+    h, w = summary["input_size"]
+    lines = [f"{path}: model {summary['model']} ({summary['encoder']}, {summary['family']}), input {h}x{w}",
+             f"classes: {summary['num_classes']} (mask value v = class v, 0 = void): "
+             + (", ".join(summary["classes"]) or "unnamed"),
+             f"RGB: /255, mean {pre['rgb_mean']}, std {pre['rgb_std']}",
+             f"depth: {pre['depth_unit']}, mean {pre['depth_mean']}, std {pre['depth_std']}, mode {pre['depth_mode']} "
+             + ("(missing depth 0 stays 0)" if pre["depth_mode"] == "raw" else "(every value normalised)")]
+    imp = summary["imported"]
+    if imp:
+        lines.append(f"imported from {imp['repository']} (commit {imp.get('commit') or 'unknown'}), "
+                     f"file {imp['file']} sha256 {imp['file_sha256']}, dataset {imp['dataset']}")
+        lines.append(f"architecture: {imp['architecture']}")
+    elif summary["meta"]:
+        lines.append("meta: " + json.dumps(summary["meta"])[:400])
+    for line in lines:
+        console.print(line, highlight=False, markup=False)
 
 
 MIN_DESCRIPTION = 30   # columns the description needs to be worth showing in a terminal

@@ -34,6 +34,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "edgefuse.cli.train",
     "edgefuse.cli.eval",
     "edgefuse.cli.export",
+    "edgefuse.cli.import_",
     "edgefuse.cli.calibrate",
     "edgefuse.cli.ros",
 )

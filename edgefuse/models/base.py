@@ -136,17 +136,21 @@ class InputNorm(nn.Module):
     sensor gave no measurement (ESANet with raw depth keeps invalid pixels at 0)."""
 
     def __init__(self, rgb_mean: tuple[float, float, float], rgb_std: tuple[float, float, float],
-                 depth_mean: float, depth_std: float) -> None:
+                 depth_mean: float, depth_std: float, depth_mode: str = "raw") -> None:
         super().__init__()
         self.register_buffer("rgb_scale", 1.0 / (255.0 * torch.tensor(rgb_std)).view(1, 3, 1, 1))
         self.register_buffer("rgb_shift", (torch.tensor(rgb_mean) / torch.tensor(rgb_std)).view(1, 3, 1, 1))
         self.depth_mean = float(depth_mean)
         self.depth_std = float(depth_std)
+        # "refined" (ESANet's eval.py on hole-filled depth): zero is normalised like any value
+        self.keep_invalid_zero = depth_mode == "raw"
 
     def rgb(self, x: torch.Tensor) -> torch.Tensor:
         return x * self.rgb_scale - self.rgb_shift
 
     def depth(self, d: torch.Tensor) -> torch.Tensor:
+        if not self.keep_invalid_zero:
+            return (d - self.depth_mean) / self.depth_std
         valid = (d > 0).to(d.dtype)
         return (d - self.depth_mean) / self.depth_std * valid
 

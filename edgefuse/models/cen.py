@@ -292,4 +292,4 @@ def build_cen(cfg: ModelConfig) -> CENSegNet:
     return CENSegNet(EncoderSpec(cfg.encoder, cfg.block, cfg.width), cfg.num_classes,
                      tuple(cfg.cen.modalities), cfg.cen.threshold, cfg.decoder_channels,
                      cfg.decoder_blocks, cfg.context_bins,
-                     InputNorm(cfg.rgb_mean, cfg.rgb_std, cfg.depth_mean, cfg.depth_std))
+                     InputNorm(cfg.rgb_mean, cfg.rgb_std, cfg.depth_mean, cfg.depth_std, cfg.depth_mode))

@@ -16,6 +16,15 @@ NYUV2_DEPTH_MEAN = 2841.95
 NYUV2_DEPTH_STD = 1417.26
 
 
+# raw: the sensor's zero (no measurement) stays 0 after normalising (ESANet's
+# inference_samples.py --raw_depth, what a live sensor needs); refined: every value is
+# normalised, zero included (ESANet's eval.py on hole-filled depth).
+DEPTH_MODES = ("raw", "refined")
+# edgefuse: 5x5 convs padded by 2 without bias (BN follows), 1x1 head with bias;
+# dynmm: the official DynMM GlobalGate, unpadded 5x5 convs with bias, head without.
+GATE_STYLES = ("edgefuse", "dynmm")
+
+
 class Family(str, enum.Enum):
     ESANET = "esanet"            # static two-encoder fusion (SE-add after stem and stages 1-4)
     DYNMM = "dynmm"              # fusion-level DynMM: gated path set over the fusion cells
@@ -80,6 +89,13 @@ class ModelConfig:
     cen: CENOptions = field(default_factory=CENOptions)
     modality: ModalityOptions = field(default_factory=ModalityOptions)
     description: str = ""
+    # Options that reproduce published architectures exactly (`edgefuse import`, docs/import.md).
+    # Their defaults are edgefuse's own design, and `to_dict` leaves them out while they hold
+    # their default, so configs, checkpoints and manifests written before them are unchanged.
+    context_bn: bool = False         # pyramid-pooling branches conv+BN+ReLU (ESANet) vs conv+bias+ReLU
+    depth_mode: str = "raw"          # raw: depth 0 (no measurement) stays 0; refined: every pixel normalised
+    gate_style: str = "edgefuse"     # conv gate layout: one of GATE_STYLES (above)
+    palette: tuple[tuple[int, int, int], ...] = ()   # void + one colour per class; () = default
 
     def __post_init__(self) -> None:
         if self.num_classes < 1:
@@ -90,13 +106,25 @@ class ModelConfig:
             raise ConfigError(f"input_size {self.input_size} is too small (at least 32x32)")
         if self.decoder_blocks < 0:
             raise ConfigError("decoder_blocks must be >= 0")
+        if self.depth_mode not in DEPTH_MODES:
+            raise ConfigError(f"depth_mode must be one of {', '.join(DEPTH_MODES)}, got {self.depth_mode!r}")
+        if self.gate_style not in GATE_STYLES:
+            raise ConfigError(f"gate_style must be one of {', '.join(GATE_STYLES)}, got {self.gate_style!r}")
+        if self.palette and len(self.palette) != self.num_classes + 1:
+            raise ConfigError(f"palette has {len(self.palette)} colours; expected void + {self.num_classes} classes")
+        if any(not 0 <= v <= 255 for c in self.palette for v in c):
+            raise ConfigError("palette colours are 0..255 RGB triples")
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
         return from_dict(cls, data, where="model config")
 
     def to_dict(self) -> dict[str, Any]:
-        return to_dict(self)
+        data = to_dict(self)
+        for key, default in _OMITTED_AT_DEFAULT.items():
+            if data.get(key) == default:
+                del data[key]
+        return data
 
     def with_(self, **changes: Any) -> ModelConfig:
         """Copy with changes; unknown keys raise ConfigError listing the valid ones."""
@@ -109,6 +137,13 @@ class ModelConfig:
     @property
     def width_px(self) -> int:
         return self.input_size[1]
+
+
+# Fields added after configs were first written (shipped weights, bundles): omitted from
+# to_dict at their default so that every earlier config still serialises byte for byte.
+_OMITTED_AT_DEFAULT: dict[str, Any] = {
+    "context_bn": False, "depth_mode": "raw", "gate_style": "edgefuse", "palette": [],
+}
 
 
 __all__ = ["Family", "ModelConfig", "CENOptions", "ModalityOptions", "replace"]

@@ -44,15 +44,21 @@ class PyramidPooling(nn.Module):
     divides the size; export is static-shape, so the kernel becomes a constant.
     """
 
-    def __init__(self, c_in: int, c_out: int, bins: tuple[int, ...] = (1, 5)) -> None:
+    def __init__(self, c_in: int, c_out: int, bins: tuple[int, ...] = (1, 5), bn: bool = False) -> None:
         super().__init__()
         self.bins = tuple(bins)
         reduction = max(c_in // len(self.bins), 1)
-        # Pooled branches use conv+bias+ReLU, not BN: DynMM training groups a batch by path,
-        # and BN cannot train on a group of one sample pooled to 1x1 (ESANet uses BN here).
-        self.branches = nn.ModuleList(
-            nn.Sequential(nn.Conv2d(c_in, reduction, 1), nn.ReLU(inplace=True)) for _ in self.bins)
+        # Pooled branches use conv+bias+ReLU by default, not BN: DynMM training groups a batch
+        # by path, and BN cannot train on a group of one sample pooled to 1x1. `bn=True` is
+        # ESANet's own conv+BN+ReLU, for weights imported from it (docs/import.md).
+        self.branches = nn.ModuleList(self._branch(c_in, reduction, bn) for _ in self.bins)
         self.final = ConvBNAct(c_in + reduction * len(self.bins), c_out, 1)
+
+    @staticmethod
+    def _branch(c_in: int, c_out: int, bn: bool) -> nn.Sequential:
+        if bn:
+            return nn.Sequential(nn.Conv2d(c_in, c_out, 1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True))
+        return nn.Sequential(nn.Conv2d(c_in, c_out, 1), nn.ReLU(inplace=True))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h, w = int(x.shape[-2]), int(x.shape[-1])

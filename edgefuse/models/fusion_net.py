@@ -25,7 +25,8 @@ class FusionSegNet(SegModel):
 
     def __init__(self, encoder: EncoderSpec, num_classes: int, paths: PathSet,
                  decoder_channels: tuple[int, int, int], decoder_blocks: int,
-                 context_bins: tuple[int, ...], norm: InputNorm, gate_hidden: int = 8) -> None:
+                 context_bins: tuple[int, ...], norm: InputNorm, gate_hidden: int = 8,
+                 context_bn: bool = False, gate_style: str = "edgefuse") -> None:
         super().__init__()
         if paths.cells != 4:
             raise ValueError(f"ResNet fusion networks have 4 fusion cells; path set has {paths.cells}")
@@ -36,10 +37,11 @@ class FusionSegNet(SegModel):
         stem_c, stages = self.encoder_rgb.stem_channels, self.encoder_rgb.stage_channels
         self.fuse0 = SEAdd(stem_c)
         self.fuse = nn.ModuleList(SEAdd(c) for c in stages)
-        self.context = PyramidPooling(stages[3], decoder_channels[0], context_bins)
+        self.context = PyramidPooling(stages[3], decoder_channels[0], context_bins, context_bn)
         self.decoder = Decoder(decoder_channels[0], (stages[2], stages[1], stages[0]),
                                decoder_channels, decoder_blocks, num_classes)
-        self.gate_net = ConvGate(2 * stem_c, len(paths), gate_hidden) if len(paths) > 1 else None
+        self.gate_net = (ConvGate(2 * stem_c, len(paths), gate_hidden, gate_style)
+                         if len(paths) > 1 else None)
         # Gated training state (set by the trainer): see `train_forward`.
         self.gate_mode = "gumbel_hard"
         self.tau = 1.0

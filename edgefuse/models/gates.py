@@ -14,14 +14,19 @@ class ConvGate(nn.Module):
     """DynMM's global convolutional gate on the stem features (docs/models-and-training.md "DynMM"):
     Conv5x5 s2 -> BN -> Tanh, Conv5x5 s2 -> BN -> Tanh, global average pool, 1x1 conv."""
 
-    def __init__(self, c_in: int, num_paths: int, hidden: int = 8) -> None:
+    def __init__(self, c_in: int, num_paths: int, hidden: int = 8, style: str = "edgefuse") -> None:
         super().__init__()
+        # edgefuse's gate pads its 5x5 convs (centred windows) and drops the bias a BN follows;
+        # style "dynmm" is the official GlobalGate's layout (unpadded, conv bias, head without),
+        # for weights imported from it (docs/import.md)
+        official = style == "dynmm"
+        pad = 0 if official else 2
         self.features = nn.Sequential(
-            nn.Conv2d(c_in, hidden, 5, 2, 2, bias=False), nn.BatchNorm2d(hidden), nn.Tanh(),
-            nn.Conv2d(hidden, hidden, 5, 2, 2, bias=False), nn.BatchNorm2d(hidden), nn.Tanh(),
+            nn.Conv2d(c_in, hidden, 5, 2, pad, bias=official), nn.BatchNorm2d(hidden), nn.Tanh(),
+            nn.Conv2d(hidden, hidden, 5, 2, pad, bias=official), nn.BatchNorm2d(hidden), nn.Tanh(),
             nn.AdaptiveAvgPool2d(1),
         )
-        self.head = nn.Conv2d(hidden, num_paths, 1)
+        self.head = nn.Conv2d(hidden, num_paths, 1, bias=not official)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x)).flatten(1)
@@ -34,7 +39,8 @@ class ConvGate(nn.Module):
         y, start = None, 0
         for part in parts:
             c = part.shape[1]
-            term = nn.functional.conv2d(part, conv.weight[:, start:start + c], None,
+            # the bias (style dynmm) is added once, with the first part
+            term = nn.functional.conv2d(part, conv.weight[:, start:start + c], conv.bias if start == 0 else None,
                                         conv.stride, conv.padding)
             y = term if y is None else y + term
             start += c

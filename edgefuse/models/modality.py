@@ -227,6 +227,6 @@ def build_modality(cfg: ModelConfig) -> ModalityDynMM:
         ecfg = cfg.with_(family=family.value, name=f"{cfg.name}.{family.value}" if cfg.name else family.value)
         decisions.append(expert_modalities(ecfg))
         experts.append(build_model(ecfg))
-    norm = InputNorm(cfg.rgb_mean, cfg.rgb_std, cfg.depth_mean, cfg.depth_std)
+    norm = InputNorm(cfg.rgb_mean, cfg.rgb_std, cfg.depth_mean, cfg.depth_std, cfg.depth_mode)
     return ModalityDynMM(experts, decisions, cfg.modality.gate, cfg.modality.gate_input_size(cfg.input_size),
                          cfg.input_size, norm, cfg.gate_hidden)

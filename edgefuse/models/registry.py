@@ -69,7 +69,7 @@ def get_config(name: str, **overrides: Any) -> ModelConfig:
 
 
 def _norm(cfg: ModelConfig) -> InputNorm:
-    return InputNorm(cfg.rgb_mean, cfg.rgb_std, cfg.depth_mean, cfg.depth_std)
+    return InputNorm(cfg.rgb_mean, cfg.rgb_std, cfg.depth_mean, cfg.depth_std, cfg.depth_mode)
 
 
 def _encoder(cfg: ModelConfig) -> EncoderSpec:
@@ -81,7 +81,8 @@ def _build_fusion(cfg: ModelConfig) -> SegModel:
 
     paths = PathSet.full(4) if cfg.family is Family.ESANET else PathSet.parse(cfg.paths, 4)
     return FusionSegNet(_encoder(cfg), cfg.num_classes, paths, cfg.decoder_channels,
-                        cfg.decoder_blocks, cfg.context_bins, _norm(cfg), cfg.gate_hidden)
+                        cfg.decoder_blocks, cfg.context_bins, _norm(cfg), cfg.gate_hidden,
+                        cfg.context_bn, cfg.gate_style)
 
 
 def _build_single(cfg: ModelConfig) -> SegModel:
@@ -89,7 +90,7 @@ def _build_single(cfg: ModelConfig) -> SegModel:
 
     mode = {Family.RGB: InputMode.RGB, Family.DEPTH: InputMode.DEPTH, Family.EARLY: InputMode.EARLY}
     return SingleEncoderSegNet(mode[cfg.family], _encoder(cfg), cfg.num_classes, cfg.decoder_channels,
-                               cfg.decoder_blocks, cfg.context_bins, _norm(cfg))
+                               cfg.decoder_blocks, cfg.context_bins, _norm(cfg), cfg.context_bn)
 
 
 def _lazy(path: str) -> Callable[[ModelConfig], SegModel]:

@@ -29,14 +29,14 @@ class SingleEncoderSegNet(SegModel):
 
     def __init__(self, mode: InputMode, encoder: EncoderSpec, num_classes: int,
                  decoder_channels: tuple[int, int, int], decoder_blocks: int,
-                 context_bins: tuple[int, ...], norm: InputNorm) -> None:
+                 context_bins: tuple[int, ...], norm: InputNorm, context_bn: bool = False) -> None:
         super().__init__()
         self.mode = InputMode(mode)
         self.paths = PathSet.none(4)
         self.norm = norm
         self.encoder = ResNetEncoder(encoder, _IN_CHANNELS[self.mode])
         stages = self.encoder.stage_channels
-        self.context = PyramidPooling(stages[3], decoder_channels[0], context_bins)
+        self.context = PyramidPooling(stages[3], decoder_channels[0], context_bins, context_bn)
         self.decoder = Decoder(decoder_channels[0], (stages[2], stages[1], stages[0]),
                                decoder_channels, decoder_blocks, num_classes)
 

@@ -15,8 +15,13 @@ from edgefuse.cli.main import main
     (["data", "synth", "--out", "{tmp}/s", "--size", "12"], ["--size '12'", "HxW"]),
     (["export", "dynmm-tiny", "--out", "{tmp}/b", "--precision", "fp64"], ["fp32", "fp16", "int8"]),
     (["export", "dynmm-tiny", "--out", "{tmp}/b", "--backend", "bogus"], ["onnx", "tensorrt"]),
+    (["import", "esanet", "{tmp}/r34.pth", "--out", "{tmp}/o.safetensors", "--input-size", "12"],
+     ["--input-size '12'", "HxW"]),
+    (["import", "esanet", "{tmp}/r34.pth", "--out", "{tmp}/o.onnx"], ["--out", ".safetensors"]),
+    (["info", "{tmp}/nope.safetensors"], ["checkpoint not found"]),
 ], ids=["info --input-size 12", "info --input-size without NAME", "data synth --size 12",
-        "export --precision fp64", "export --backend bogus"])
+        "export --precision fp64", "export --backend bogus", "import --input-size 12", "import --out o.onnx",
+        "info CHECKPOINT missing"])
 def test_flag_typo_is_one_line(tmp_path, capsys, argv, says):
     assert main([a.format(tmp=tmp_path) for a in argv]) == 2
     err = capsys.readouterr().err
