@@ -11,8 +11,6 @@ CODE_DIRS = ("edgefuse", "export", "calibration", "ros_bridge", "tests", "benchm
 # Design notes outside the repository that code once cited; a clone does not have them.
 OUTSIDE = re.compile(r"DESIGN\.md|REFERENCE\.md|\.\./shared|\bshared/(data|papers)")
 LINK = re.compile(r"\]\(([^)#\s]+)(?:#[^)]*)?\)")
-# Linked before they exist: written by work merged separately (the official-checkpoint import).
-PENDING = {"docs/import.md"}
 
 
 def _code_files():
@@ -34,7 +32,7 @@ def test_relative_links_resolve(doc):
         if "://" in target or target.startswith("mailto:"):
             continue
         resolved = (path.parent / target).resolve()
-        if not resolved.exists() and str(resolved.relative_to(ROOT)) not in PENDING:
+        if not resolved.exists():
             broken.append(target)
     assert broken == [], f"{doc}: links to missing files {broken}"
 
