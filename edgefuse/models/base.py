@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from edgefuse.models.operating_point import OperatingPoint
 from edgefuse.models.paths import PathSet
 from edgefuse.errors import ConfigError, EdgefuseError
 
@@ -206,6 +207,22 @@ class SegModel(nn.Module):
 
     # --- shared -----------------------------------------------------------------------
     _network_frozen: bool = False
+    # The cost bias the deployed argmax uses (models/operating_point.py); None: plain argmax.
+    # A plain attribute, not a buffer: the state dict (and every checkpoint's hash) stays
+    # the same; checkpoints carry it in their metadata.
+    operating_point: OperatingPoint | None = None
+
+    def set_operating_point(self, op: OperatingPoint | None) -> None:
+        if op is not None and len(op.gate_bias) != self.num_paths:
+            raise EdgefuseError(f"operating point has {len(op.gate_bias)} gate biases; the model has "
+                                f"{self.num_paths} paths")
+        self.operating_point = op
+
+    def routing_logits(self, logits: torch.Tensor) -> torch.Tensor:
+        """The gate logits the deployed argmax sees: the raw logits + the operating point's bias."""
+        if self.operating_point is None:
+            return logits
+        return logits + torch.tensor(self.operating_point.gate_bias, dtype=logits.dtype, device=logits.device)
 
     def freeze_network(self, frozen: bool = True) -> None:
         """Train the gate only: every parameter outside `gate_net` stops taking gradients and
@@ -256,12 +273,13 @@ class SegModel(nn.Module):
 
     @torch.no_grad()
     def choose(self, feats: Features) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Hard gate decision per sample (argmax), and the gate logits."""
+        """Hard gate decision per sample (argmax of the logits plus the operating point's
+        cost bias), and the gate's raw logits."""
         n = next(iter(feats.values())).shape[0]
         logits = self.gate(feats) if self.is_dynamic else None
         if logits is None:
             return torch.zeros(n, dtype=torch.long, device=next(iter(feats.values())).device), None
-        return logits.argmax(dim=1), logits
+        return self.routing_logits(logits).argmax(dim=1), logits
 
     def infer(self, rgb: torch.Tensor, depth: torch.Tensor, path: int | None = None
               ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -336,5 +354,6 @@ class StemGateModule(nn.Module):
         feats = self.model.stem(rgb, depth)
         outs = tuple(feats[n] for n in self.model.feature_names)
         if self.model.is_dynamic:
-            outs = outs + (self.model.gate(feats),)
+            # With the operating point's bias: the runtime's argmax then routes as `choose` does.
+            outs = outs + (self.model.routing_logits(self.model.gate(feats)),)
         return outs

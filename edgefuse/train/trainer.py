@@ -52,6 +52,9 @@ def build_train_model(spec: ModelSpec, dataset) -> SegModel:
     if spec.checkpoint is not None:
         loaded = load_model(spec.checkpoint)
         model = loaded.model
+        # An operating point was tuned for this gate on this network; training changes both
+        # (re-choose it with `edgefuse tune`), and routing during training stays the plain argmax.
+        model.set_operating_point(None)
         if spec.overrides:
             from edgefuse.models.registry import build_model
 
