@@ -64,6 +64,7 @@ def main() -> None:
     ap.add_argument("--models", default="dynmm-modality-tiny-synth,dynmm-tiny-synth", type=lambda s: s.split(","))
     ap.add_argument("--write", action="store_true", help="store the chosen points in the shipped weights")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--tag", default="", help="suffix of the result files (targets side by side)")
     args = ap.parse_args()
     import torch
 
@@ -120,7 +121,8 @@ def main() -> None:
             card_path.write_text(json.dumps(card, indent=2) + "\n")
             print(f"wrote the operating point into {weights} and {card_path}")
     RESULTS.mkdir(exist_ok=True)
-    previous = RESULTS / "tune_shipped.json"
+    stem = "tune_shipped" + (f"_{args.tag}" if args.tag else "")
+    previous = RESULTS / f"{stem}.json"
     if previous.is_file():   # models tuned by an earlier run on the same data and target stay listed
         old = json.loads(previous.read_text())
         if old.get("tuning_data") == label and old.get("target") == str(target):
@@ -132,9 +134,9 @@ def main() -> None:
                                  f"| {name} | {m['bias']:+.2f} | {m['strength']:.4f} | {100 * m['miou']:.2f} | "
                                  f"{m['mean_madds'] / 1e9:.4f} | {rel} | {'yes' if m['met'] else 'NO'} | "
                                  f"{100 * m['plain_gate']['miou']:.2f} / {m['plain_gate']['mean_madds'] / 1e9:.4f} |")
-    lines += ["", "Curves: benchmarks/results/tune_shipped.json (`curve`: every bias tried)."]
-    (RESULTS / "tune_shipped.json").write_text(json.dumps(out, indent=2) + "\n")
-    (RESULTS / "tune_shipped.md").write_text("\n".join(lines) + "\n")
+    lines += ["", f"Curves: benchmarks/results/{stem}.json (`curve`: every bias tried)."]
+    (RESULTS / f"{stem}.json").write_text(json.dumps(out, indent=2) + "\n")
+    (RESULTS / f"{stem}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
 
