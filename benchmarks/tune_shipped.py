@@ -1,7 +1,7 @@
 """Choose the shipped dynamic models' operating points on the tuning splits (issue 17).
 
     python benchmarks/tune_shipped.py --tune data/synth-s1:test,data/synth-s2:test \
-        --target match:esanet-tiny-synth+0.5 [--models dynmm-modality-tiny-synth,dynmm-tiny-synth] [--write]
+        --target match:esanet-tiny-synth [--models dynmm-modality-tiny-synth,dynmm-tiny-synth] [--write]
 
 For each model, the gate's cost-bias curve on the pooled tuning frames (edgefuse.eval.tune,
 what `edgefuse tune` runs), the reference's mIoU there, and the point the target picks.
@@ -60,7 +60,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tune", default="data/synth-s1:test,data/synth-s2:test",
                     type=lambda s: [tuple(x.split(":")) for x in s.split(",")])
-    ap.add_argument("--target", default="match:esanet-tiny-synth+0.5")
+    ap.add_argument("--target", default="match:esanet-tiny-synth")
     ap.add_argument("--models", default="dynmm-modality-tiny-synth,dynmm-tiny-synth", type=lambda s: s.split(","))
     ap.add_argument("--write", action="store_true", help="store the chosen points in the shipped weights")
     ap.add_argument("--threads", type=int, default=1)
