@@ -36,6 +36,16 @@ def test_bundle_records_and_applies_the_operating_point(tmp_path):
             got = run_named(stem, x)["gate_logits"][0]
             assert np.allclose(got, raw[0].numpy() + np.array(op.gate_bias), atol=1e-4)
             assert int(np.argmax(got)) == int(choice[0])
+    # the torch backend routes with the bundle's point, even from the untuned checkpoint
+    from edgefuse.runtime.runners import make_runner
+
+    loaded.set_operating_point(None)
+    untuned = save_checkpoint(tmp_path / "plain.safetensors", loaded)
+    x = next(iter(procedural_frames(1, SIZE, seed=6))).inputs()
+    with make_runner("torch", b, checkpoint=str(untuned), device="cpu") as tr:
+        got = tr.stem_gate(x["rgb"], x["depth"]).gate_logits
+    want = run_named(stem, x)["gate_logits"]
+    assert np.allclose(np.asarray(got).reshape(-1), want.reshape(-1), atol=1e-4)
     # a manifest without the field (every bundle before it) still reads: no operating point
     data = b.manifest.to_dict()
     del data["operating_point"]
