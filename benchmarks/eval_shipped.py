@@ -8,7 +8,8 @@ tuned on (training used seed 0; tuning seeds 1 and 2; benchmarks/results/gate_ro
 Static models are scored by `edgefuse.eval.evaluate`; dynamic ones by every path on every frame
 (`edgefuse eval --oracle`): the gate as deployed (identical to `edgefuse eval`), each forced
 path, the per-frame oracle and its curve (PNG and Markdown per model). Writes
-benchmarks/results/eval_shipped.{json,md} and eval_shipped_oracle_<model>.{md,png}, with goals:
+benchmarks/results/eval_shipped.{json,md} and eval_shipped_oracle_<model>.{md,png} (another
+--seed than 4242: eval_shipped_s<SEED>*), with goals:
   1. static fusion beats RGB-only by >= 5 mIoU on hard frames;
   2. DynMM within 1 mIoU of static fusion with >= 30% fewer mean MAdds (an earlier issue);
   3. DynMM takes fusing paths on hard frames at least twice as often as on easy frames;
@@ -96,7 +97,8 @@ def static_goals(rows: dict[str, dict], oracles: dict[str, dict]) -> list[dict]:
     return out
 
 
-def markdown(rows: dict[str, dict], oracles: dict[str, dict], checks: list[dict], info: dict) -> str:
+def markdown(rows: dict[str, dict], oracles: dict[str, dict], checks: list[dict], info: dict,
+             stem: str = "eval_shipped") -> str:
     lines = [f"# Shipped weights on a fresh synthetic test split ({info['data']}, {info['frames']} frames)", "",
              f"Date {info['machine']['date']}, load {info['load']}, command `{info['machine']['command']}`.", "",
              "| model | mIoU | easy mIoU | hard mIoU | pixel acc | mean GMAC/frame | path ratio (all) | "
@@ -110,7 +112,7 @@ def markdown(rows: dict[str, dict], oracles: dict[str, dict], checks: list[dict]
     for name, rep in oracles.items():
         unit = rep.get("unit", "path")
         lines += ["", f"{name}, every {unit} forced on every frame, and the per-frame oracle "
-                      f"([details and curve](eval_shipped_oracle_{name}.md)):", "",
+                      f"([details and curve]({stem}_oracle_{name}.md)):", "",
                   "| policy | mIoU | mean GMAC |", "|---|---|---|"]
         lines += [f"| forced {unit} {k} | {100 * f['miou']:.2f} | {f['mean_madds'] / 1e9:.4f} |"
                   for k, f in enumerate(rep["forced"])]
@@ -143,6 +145,8 @@ def main() -> None:
     available = shipped_weights()
     rows, oracles = {}, {}
     RESULTS.mkdir(exist_ok=True)
+    # the README's split keeps the plain names; any other seed its own (issue 17: seed 5151)
+    stem = "eval_shipped" if args.seed == 4242 else f"eval_shipped_s{args.seed}"
     cache = Path("runs/eval_shipped_cache")
     for name in MODELS:
         if name not in available:
@@ -168,9 +172,9 @@ def main() -> None:
                    **oracle_report(score_paths(model, dataset))}
             oracles[name], rows[name] = rep, rep["gate"]
             title = f"{name} on {data.name} (test): gate vs per-frame oracle"
-            (RESULTS / f"eval_shipped_oracle_{name}.md").write_text(
-                oracle_markdown(rep, title) + f"\n![oracle curve](eval_shipped_oracle_{name}.png)\n")
-            oracle_plot(rep, RESULTS / f"eval_shipped_oracle_{name}.png", title)
+            (RESULTS / f"{stem}_oracle_{name}.md").write_text(
+                oracle_markdown(rep, title) + f"\n![oracle curve]({stem}_oracle_{name}.png)\n")
+            oracle_plot(rep, RESULTS / f"{stem}_oracle_{name}.png", title)
         else:
             rows[name] = evaluate(model, dataset)
         key.parent.mkdir(parents=True, exist_ok=True)
@@ -184,10 +188,10 @@ def main() -> None:
     info = {"data": f"edgefuse data synth --out {data} --seed {args.seed} (defaults: {FRAMES} frames, "
                     f"test fraction {TEST_FRACTION})", "frames": len(dataset),
             "machine": machine_info(), "load": [round(x, 2) for x in os.getloadavg()]}
-    (RESULTS / "eval_shipped.json").write_text(json.dumps(
+    (RESULTS / f"{stem}.json").write_text(json.dumps(
         {**info, "results": rows, "oracle": oracles, "goals": checks}, indent=2) + "\n")
-    md = markdown(rows, oracles, checks, info)
-    (RESULTS / "eval_shipped.md").write_text(md)
+    md = markdown(rows, oracles, checks, info, stem)
+    (RESULTS / f"{stem}.md").write_text(md)
     print(md)
 
 
