@@ -4,6 +4,7 @@ with one path's forward passes over the training frames (no gradients; "precise 
 once-for-all / BigNAS recalibrate each sub-network) and score that path again.
 
     python benchmarks/bn_recalibration.py CKPT --path 4 --train data/synth-s0 --eval data/synth-s1
+    python benchmarks/bn_recalibration.py CKPT --routed --out CKPT2   (each frame through its gate's path)
 
 Prints the forced path's mIoU on --eval's test split before and after; nothing is written but
 benchmarks/results/bn_recalibration.json.
@@ -33,6 +34,8 @@ def recalibrate(model, data, path: int, batch_size: int = 8) -> None:
             m.reset_running_stats()
             m.momentum = None          # cumulative average over every batch
     model.train()
+    if path is None:               # as deployed: each frame through its gate's argmax path
+        model.gate_mode = "routed"
     loader = torch.utils.data.DataLoader(data, batch_size=batch_size, shuffle=False)
     for batch in loader:
         model(batch["rgb"], batch["depth"], path)
@@ -45,17 +48,27 @@ def main() -> None:
     ap.add_argument("--path", type=int, default=4)
     ap.add_argument("--train", default="data/synth-s0")
     ap.add_argument("--eval", default="data/synth-s1")
+    ap.add_argument("--routed", action="store_true", help="recalibrate with the gate's paths (scores --path's)")
+    ap.add_argument("--out", default=None, help="write the recalibrated checkpoint here")
     args = ap.parse_args()
     torch.set_num_threads(1)
     model = load_model(args.checkpoint).model
     test = SegmentationDataset(args.eval, "test")
     before = evaluate(model, test, path=args.path)["miou"]
-    recalibrate(model, SegmentationDataset(args.train, "train"), args.path)
+    recalibrate(model, SegmentationDataset(args.train, "train"), None if args.routed else args.path)
+    if args.out:
+        from edgefuse.checkpoint import save_checkpoint
+
+        save_checkpoint(args.out, model, {"recalibrated": {"from": args.checkpoint, "routed": args.routed,
+                                                           "path": None if args.routed else args.path,
+                                                           "data": f"{args.train}/train"}})
     after = evaluate(model, test, path=args.path)["miou"]
-    out = {"machine": machine_info(), "checkpoint": args.checkpoint, "path": args.path, "train": args.train,
+    out = {"machine": machine_info(), "checkpoint": args.checkpoint, "path": args.path, "routed": args.routed,
+           "train": args.train,
            "eval": f"{args.eval}/test", "miou_before": before, "miou_after": after}
     print(f"path {args.path} on {args.eval}/test: mIoU {100 * before:.2f} -> {100 * after:.2f} after recalibrating BN")
-    Path(__file__).parent.joinpath("results", "bn_recalibration.json").write_text(json.dumps(out, indent=2) + "\n")
+    name = "bn_recalibration" + ("_routed" if args.routed else "")
+    Path(__file__).parent.joinpath("results", f"{name}.json").write_text(json.dumps(out, indent=2) + "\n")
 
 
 if __name__ == "__main__":
