@@ -59,8 +59,11 @@ def save_checkpoint(path: str | Path, model: SegModel, meta: dict[str, Any] | No
         path = path.with_suffix(".safetensors")
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    meta = dict(meta or {})
+    if model.operating_point is not None:   # the routing it was tuned for travels with it
+        meta.setdefault("operating_point", model.operating_point.to_dict())
     metadata = {"edgefuse_config": json.dumps(model.config.to_dict()),
-                "edgefuse_meta": json.dumps(meta or {})}
+                "edgefuse_meta": json.dumps(meta)}
     tmp = path.with_name(path.name + ".tmp")
     save_file(state, str(tmp), metadata=metadata)
     tmp.replace(path)
@@ -180,5 +183,9 @@ def load_model(spec: str | Path, input_size: tuple[int, int] | None = None,
         raise EdgefuseError(
             f"{path} does not match model {config.name or config.family.value}: "
             f"missing {result.missing_keys[:3]}, unexpected {result.unexpected_keys[:3]}")
+    if model.is_dynamic and meta.get("operating_point") is not None:
+        from edgefuse.models.operating_point import OperatingPoint
+
+        model.set_operating_point(OperatingPoint.from_dict(meta["operating_point"], model.num_paths, str(path)))
     model.eval()
     return LoadedModel(model, config, text, kind, state_sha256(state), meta)

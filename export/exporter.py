@@ -378,6 +378,7 @@ def _manifest(loaded, model, costs, graphs: _Graphs, protos: dict, serving: list
         calibration=calibration,
         weights=weights,
         int8_target=calibration.get("target", ""),
+        operating_point=model.operating_point.to_dict() if model.operating_point is not None else {},
     )
 
 

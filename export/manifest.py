@@ -171,6 +171,11 @@ class Manifest:
     calibration: dict[str, Any] = field(default_factory=dict)   # int8 only
     weights: WeightsEntry | None = None   # None: format 1, every graph embeds its weights
     int8_target: str = ""        # int8: the quantisation scheme's target, cpu | tensorrt
+    # The model's operating point (edgefuse/models/operating_point.py): the cost bias chosen
+    # for a target on tuning data. Already added to stem_gate's gate_logits, so a runtime's
+    # plain argmax routes as the checkpoint did; recorded here to say which point it is.
+    # {}: none (plain argmax; every bundle exported before this field).
+    operating_point: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         validate(self)
@@ -321,6 +326,11 @@ def validate(m: Manifest) -> None:
             raise ManifestError(f"path {p.index} has no 'labels' output")
     if len(m.path_set) > 1 and "gate_logits" not in m.stem_gate.outputs:
         raise ManifestError("a model with several gate choices needs a gate_logits output in stem_gate")
+    if m.operating_point:
+        bias = m.operating_point.get("gate_bias")
+        if not isinstance(bias, list) or len(bias) != len(m.path_set):
+            raise ManifestError(f"operating_point.gate_bias must list one bias per gate choice "
+                                f"({len(m.path_set)}), got {bias!r}")
 
 
 def read_manifest(bundle_dir: str | Path) -> Manifest:

@@ -33,6 +33,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "edgefuse.cli.data",
     "edgefuse.cli.train",
     "edgefuse.cli.eval",
+    "edgefuse.cli.tune",
     "edgefuse.cli.export",
     "edgefuse.cli.import_",
     "edgefuse.cli.calibrate",

@@ -14,12 +14,15 @@ the gate: summed confusion matrices -> mIoU, measured path MAdds -> mean MAdds.
 
 The gate's *distance to the oracle curve* at its cost is the best oracle mIoU among curve
 points that cost no more than the gate, minus the gate's mIoU (> 0: the gate is below it).
-The *gate curve* is the deployed gate under a cost bias on its logits (what the runtime's
---budget-ms does): the trade-off the gate itself offers.
+The *gate curve* is the gate under a cost bias on its raw logits (what the runtime's
+--budget-ms does): the trade-off the gate itself offers. A model with an operating point
+(models/operating_point.py, `edgefuse tune`) is deployed at one point of that curve; the
+gate's choice here is that point (its bias applied), and the report marks it.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any, Sequence
 
@@ -48,7 +51,8 @@ class PathScores:
     costs: np.ndarray            # P: measured MAdds of one frame through each path
     names: list[str]             # class names
     dynamic: bool = True
-    gate_logits: np.ndarray | None = None   # F x P, the gate's logits per frame
+    gate_logits: np.ndarray | None = None   # F x P, the gate's raw logits per frame (no bias)
+    operating_point: dict[str, Any] | None = None   # the model's (OperatingPoint.to_dict), if any
 
     @property
     def frames(self) -> int:
@@ -70,6 +74,8 @@ class PathScores:
         extra = {} if self.hard is None else {"hard": self.hard}
         if self.gate_logits is not None:
             extra["gate_logits"] = self.gate_logits
+        if self.operating_point is not None:
+            extra["operating_point"] = np.asarray(json.dumps(self.operating_point))
         np.savez_compressed(path, cms=self.cms, gate=self.gate, costs=self.costs, names=np.asarray(self.names),
                             dynamic=np.asarray(self.dynamic), **extra)
 
@@ -78,7 +84,18 @@ class PathScores:
         with np.load(path, allow_pickle=False) as z:
             return cls(z["cms"], z["gate"], z["hard"] if "hard" in z else None, z["costs"],
                        [str(n) for n in z["names"]], bool(z["dynamic"]),
-                       z["gate_logits"] if "gate_logits" in z else None)
+                       z["gate_logits"] if "gate_logits" in z else None,
+                       json.loads(str(z["operating_point"])) if "operating_point" in z else None)
+
+    def concat(self, other: "PathScores") -> "PathScores":
+        """Frames of both (the same model scored on two splits, e.g. two tuning sets)."""
+        if self.num_paths != other.num_paths or self.names != other.names:
+            raise EdgefuseError("scores of different models or class sets cannot be pooled")
+        hard = None if self.hard is None or other.hard is None else np.concatenate([self.hard, other.hard])
+        logits = (None if self.gate_logits is None or other.gate_logits is None
+                  else np.concatenate([self.gate_logits, other.gate_logits]))
+        return PathScores(np.concatenate([self.cms, other.cms]), np.concatenate([self.gate, other.gate]), hard,
+                          self.costs, self.names, self.dynamic, logits, self.operating_point)
 
     def subsets(self) -> dict[str, np.ndarray]:
         """Frame masks: 'all', and 'easy' / 'hard' where the dataset flags them."""
@@ -126,9 +143,10 @@ def score_paths(model: SegModel, dataset, batch_size: int = 4, path_madds: Seque
         model.train(was_training)
     if not cms:
         raise EdgefuseError("the dataset split has no frames to score")
+    op = model.operating_point.to_dict() if model.operating_point is not None else None
     return PathScores(np.stack(cms), np.asarray(gate, dtype=np.int64),
                       np.asarray(hard, dtype=bool) if has_hard_flags(dataset) else None, costs, names,
-                      model.is_dynamic, np.stack(gate_logits) if gate_logits else None)
+                      model.is_dynamic, np.stack(gate_logits) if gate_logits else None, op)
 
 
 def oracle_choice(scores: PathScores, tolerance: float) -> np.ndarray:
@@ -173,24 +191,47 @@ def oracle_curve(scores: PathScores, tolerances: Sequence[float] = CURVE_TOLERAN
 GATE_BIASES: tuple[float, ...] = (-1.0, -0.5, -0.3, -0.2, -0.1, -0.05, 0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0, 2.0)
 
 
-def biased_choice(scores: PathScores, bias: float) -> np.ndarray:
-    """The gate's argmax after subtracting `bias` x (its mean per-frame logit range) x each
-    path's cost share above the cheapest: what the runtime's --budget-ms bias does
-    (runtime/policy.py). bias > 0 moves frames to cheaper paths, < 0 to costlier ones."""
+def logit_spread(scores: PathScores) -> float:
+    """The gate's mean per-frame logit range (max - min) on these frames: the unit of `bias`."""
     if scores.gate_logits is None:
         raise ValueError("these scores hold no gate logits")
     logits = scores.gate_logits.astype(np.float64)
-    spread = float(np.mean(logits.max(axis=1) - logits.min(axis=1))) or 1.0
+    return float(np.mean(logits.max(axis=1) - logits.min(axis=1))) or 1.0
+
+
+def strength_choice(scores: PathScores, strength: float) -> np.ndarray:
+    """The gate's argmax after lowering each path's raw logit by `strength` x its cost share
+    above the cheapest (models/operating_point.py; runtime/policy.py cost_bias)."""
+    if scores.gate_logits is None:
+        raise ValueError("these scores hold no gate logits")
     c = scores.costs
     share = (c - c.min()) / max(c.max() - c.min(), 1e-12)
-    return np.argmax(logits - bias * spread * share[None, :], axis=1)
+    return np.argmax(scores.gate_logits.astype(np.float64) - strength * share[None, :], axis=1)
+
+
+def biased_choice(scores: PathScores, bias: float) -> np.ndarray:
+    """strength_choice with the strength in units of the gate's mean per-frame logit range
+    (`bias`): what the runtime's --budget-ms bias does (runtime/policy.py). bias > 0 moves
+    frames to cheaper paths, < 0 to costlier ones."""
+    return strength_choice(scores, bias * logit_spread(scores))
+
+
+def operating_bias(scores: PathScores) -> float | None:
+    """The model's operating point as a `bias` of the gate curve (None: it has none)."""
+    if scores.operating_point is None or scores.gate_logits is None:
+        return None
+    return float(scores.operating_point["strength"]) / logit_spread(scores)
 
 
 def gate_curve(scores: PathScores, biases: Sequence[float] = GATE_BIASES) -> list[dict[str, Any]]:
-    """The deployed gate's own trade-off: (mIoU, mean MAdds) under each cost bias."""
+    """The gate's own trade-off: (mIoU, mean MAdds) under each cost bias on its raw logits;
+    with the model's operating point among them (marked `shipped`)."""
     if scores.gate_logits is None:
         return []
-    return [_point(policy_report(scores, biased_choice(scores, b)), bias=float(b)) for b in biases]
+    shipped = operating_bias(scores)
+    points = sorted(set(biases) | ({shipped} if shipped is not None else set()))
+    return [_point(policy_report(scores, biased_choice(scores, b)), bias=float(b),
+                   **({"shipped": True} if shipped is not None and b == shipped else {})) for b in points]
 
 
 def oracle_miou_at(curve: Sequence[dict[str, Any]], madds: float) -> float | None:
@@ -254,6 +295,8 @@ def oracle_report(scores: PathScores, tolerance: float = DEFAULT_TOLERANCE,
         "oracle": policy_report(scores, oracle),
         "curve": curve,
         "gate_curve": gate_curve(scores),
+        "operating_point": (None if scores.operating_point is None
+                            else {**scores.operating_point, "bias": operating_bias(scores)}),
         "agreement": agreement(scores, oracle, tolerance),
         "choices": {"rows": "oracle path", "columns": "gate path", "counts": choice_matrix(scores, oracle)},
         "distance": {"gate_madds": gate["mean_madds"], "gate_miou": gate["miou"],

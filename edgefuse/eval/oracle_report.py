@@ -47,7 +47,9 @@ def markdown(report: dict[str, Any], title: str = "") -> str:
 
     for k, rep in enumerate(report["forced"]):
         lines.append(row(f"forced {unit} {k}", rep))
-    lines.append(row("**the gate**", report["gate"]))
+    op = report.get("operating_point")
+    lines.append(row("**the gate**" + (f" (operating point: bias {op['bias']:+.2f}, target `{op.get('target')}`)"
+                                       if op else ""), report["gate"]))
     lines.append(row(f"oracle (within {tol:g} points)", report["oracle"]))
     d = report["distance"]
     lines += ["", f"Distance to the oracle curve at the gate's cost ({_gmac(d['gate_madds'])} GMAC): the best "
@@ -79,7 +81,8 @@ def markdown(report: dict[str, Any], title: str = "") -> str:
                   "| bias | mean GMAC | mIoU | easy | hard |", "|---:|---:|---:|---:|---:|"]
         for pt in report["gate_curve"]:
             s = pt.get("subsets", {})
-            lines.append(f"| {pt['bias']:g} | {_gmac(pt['mean_madds'])} | {_pct(pt['miou'])} | "
+            mark = " (shipped: the gate above)" if pt.get("shipped") else ""
+            lines.append(f"| {pt['bias']:g}{mark} | {_gmac(pt['mean_madds'])} | {_pct(pt['miou'])} | "
                          f"{_pct(s['easy']['miou']) if 'easy' in s else '-'} | "
                          f"{_pct(s['hard']['miou']) if 'hard' in s else '-'} |")
     return "\n".join(lines) + "\n"
@@ -116,7 +119,9 @@ def plot(report: dict[str, Any], path: Path, title: str = "") -> Path:
     o, g = report["oracle"], report["gate"]
     left.plot(o["mean_madds"] / 1e9, 100 * o["miou"], "o", color="tab:green", markersize=8,
               label=f"oracle, within {report['tolerance']:g} points")
-    left.plot(g["mean_madds"] / 1e9, 100 * g["miou"], "*", color="tab:red", markersize=15, label="the gate")
+    op = report.get("operating_point")
+    label = "the gate" if not op else f"the gate at its operating point ({op.get('target') or 'bias'}, bias {op['bias']:+.2f})"
+    left.plot(g["mean_madds"] / 1e9, 100 * g["miou"], "*", color="tab:red", markersize=15, label=label)
     left.set_xlabel("mean GMAC per frame (measured)")
     left.set_ylabel("mIoU %")
     left.grid(alpha=0.3)

@@ -62,7 +62,9 @@ def oracle_table(report: dict[str, Any], title: str = ""):
         return _pct(s["miou"]) if s else "-"
 
     rows = [(f"forced {unit} {k}", r) for k, r in enumerate(report["forced"])]
-    rows += [("the gate", report["gate"]), (f"oracle ({report['tolerance']:g} pts)", report["oracle"])]
+    op = report.get("operating_point")
+    gate_name = "the gate" if not op else f"the gate (operating point, bias {op['bias']:+.2f})"
+    rows += [(gate_name, report["gate"]), (f"oracle ({report['tolerance']:g} pts)", report["oracle"])]
     for name, r in rows:
         table.add_row(name, _gmac(r["mean_madds"]), _pct(r["miou"]), sub(r, "easy"), sub(r, "hard"),
                       _ratio(r["path_ratio"]))

@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from edgefuse.models.operating_point import OperatingPoint
 from edgefuse.models.paths import PathSet
 from edgefuse.errors import ConfigError, EdgefuseError
 
@@ -38,6 +39,9 @@ class SegOutput:
     gate_weights: torch.Tensor | None = None
     path_index: torch.Tensor | None = None
     path_outputs: tuple["SegOutput", ...] = ()
+    # 'sandwich' mode: `logits` / `side` are the full path's; these the sub-paths' outputs
+    # (the cheapest, then the random ones) on the same samples, trained against the full path.
+    sub_outputs: tuple["SegOutput", ...] = ()
 
 
 def as_seg_output(out) -> SegOutput:
@@ -89,9 +93,39 @@ def run_paths_all(model: "SegModel", feats: Features, logits: torch.Tensor) -> S
     return SegOutput(chosen, (), logits, None, index, outs)
 
 
+def sandwich_paths(model: "SegModel", extra: int) -> tuple[int, int, list[int]]:
+    """(full, cheapest, `extra` random others) for one sandwich step: the full path fuses
+    most (then computes most depth), the cheapest least; the others are drawn without
+    replacement from the rest with torch's RNG (so `resume` repeats them)."""
+    from edgefuse.models.paths import PathSet
+
+    def size(k: int) -> tuple[int, int, int]:
+        d = model.paths[k]
+        return sum(d), PathSet.depth_stages(d), k
+
+    ks = range(model.num_paths)
+    full, cheapest = max(ks, key=size), min(ks, key=size)
+    rest = [k for k in ks if k not in (full, cheapest)]
+    pick = torch.randperm(len(rest))[:extra].tolist() if rest else []
+    return full, cheapest, [rest[i] for i in sorted(pick)]
+
+
+def run_paths_sandwich(model: "SegModel", feats: Features, logits: torch.Tensor, extra: int) -> SegOutput:
+    """The sandwich rule (slimmable networks, BigNAS): the full path, the cheapest and `extra`
+    random paths, each on the whole batch, sharing one stem; the losses (train/losses.py) are
+    summed, so each shared weight gets the sum of the paths' gradients."""
+    full, cheapest, others = sandwich_paths(model, extra)
+    out = as_seg_output(model.run_path(full, feats))
+    subs = tuple(as_seg_output(model.run_path(k, feats)) for k in [cheapest, *others] if k != full)
+    index = torch.full((logits.shape[0],), full, dtype=torch.long, device=logits.device)
+    return SegOutput(out.logits, out.side, logits, None, index, (), subs)
+
+
 def gated_train_forward(model: "SegModel", feats: Features, mode: str, tau: float) -> SegOutput:
     """DynMM's training forward by gate mode (Sec. 3.4), shared by fusion- and modality-level:
     - 'random': stage I, a uniformly random path per sample (every path trains);
+    - 'sandwich': stage I by the sandwich rule, the full, the cheapest and random paths on
+      every sample (`model.sandwich_random` of them), trained against the full path;
     - 'gumbel_hard': straight-through Gumbel-softmax, each sample through its path only;
     - 'gumbel_soft': every path runs, outputs blended by the soft weights;
     - 'supervised': every path runs on every sample and each trains on its own loss; the gate
@@ -120,6 +154,8 @@ def gated_train_forward(model: "SegModel", feats: Features, mode: str, tau: floa
         return run_paths_grouped(model, feats, index, F.one_hot(index, model.num_paths).to(logits.dtype), logits)
     logits = model.gate(feats)
     assert logits is not None
+    if mode == "sandwich":
+        return run_paths_sandwich(model, feats, logits, int(getattr(model, "sandwich_random", 1)))
     if mode == "random":
         index = torch.randint(0, model.num_paths, (logits.shape[0],), device=logits.device)
         return run_paths_grouped(model, feats, index, F.one_hot(index, model.num_paths).to(logits.dtype), logits)
@@ -128,8 +164,8 @@ def gated_train_forward(model: "SegModel", feats: Features, mode: str, tau: floa
         return run_paths_grouped(model, feats, weights.argmax(1), weights, logits)
     if mode == "gumbel_soft":
         return run_paths_blended(model, feats, gumbel_softmax(logits, tau, hard=False), logits)
-    raise ConfigError(f"unknown gate_mode {mode!r}: use 'random', 'gumbel_hard', 'gumbel_soft', 'supervised' "
-                      "or 'routed'")
+    raise ConfigError(f"unknown gate_mode {mode!r}: use 'random', 'sandwich', 'gumbel_hard', 'gumbel_soft', "
+                      "'supervised' or 'routed'")
 
 class InputNorm(nn.Module):
     """RGB: /255 then mean/std (ImageNet). Depth: (d - mean) / std where valid, 0 where the
@@ -210,6 +246,22 @@ class SegModel(nn.Module):
 
     # --- shared -----------------------------------------------------------------------
     _network_frozen: bool = False
+    # The cost bias the deployed argmax uses (models/operating_point.py); None: plain argmax.
+    # A plain attribute, not a buffer: the state dict (and every checkpoint's hash) stays
+    # the same; checkpoints carry it in their metadata.
+    operating_point: OperatingPoint | None = None
+
+    def set_operating_point(self, op: OperatingPoint | None) -> None:
+        if op is not None and len(op.gate_bias) != self.num_paths:
+            raise EdgefuseError(f"operating point has {len(op.gate_bias)} gate biases; the model has "
+                                f"{self.num_paths} paths")
+        self.operating_point = op
+
+    def routing_logits(self, logits: torch.Tensor) -> torch.Tensor:
+        """The gate logits the deployed argmax sees: the raw logits + the operating point's bias."""
+        if self.operating_point is None:
+            return logits
+        return logits + torch.tensor(self.operating_point.gate_bias, dtype=logits.dtype, device=logits.device)
 
     def freeze_network(self, frozen: bool = True) -> None:
         """Train the gate only: every parameter outside `gate_net` stops taking gradients and
@@ -260,12 +312,13 @@ class SegModel(nn.Module):
 
     @torch.no_grad()
     def choose(self, feats: Features) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Hard gate decision per sample (argmax), and the gate logits."""
+        """Hard gate decision per sample (argmax of the logits plus the operating point's
+        cost bias), and the gate's raw logits."""
         n = next(iter(feats.values())).shape[0]
         logits = self.gate(feats) if self.is_dynamic else None
         if logits is None:
             return torch.zeros(n, dtype=torch.long, device=next(iter(feats.values())).device), None
-        return logits.argmax(dim=1), logits
+        return self.routing_logits(logits).argmax(dim=1), logits
 
     def infer(self, rgb: torch.Tensor, depth: torch.Tensor, path: int | None = None
               ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -340,5 +393,6 @@ class StemGateModule(nn.Module):
         feats = self.model.stem(rgb, depth)
         outs = tuple(feats[n] for n in self.model.feature_names)
         if self.model.is_dynamic:
-            outs = outs + (self.model.gate(feats),)
+            # With the operating point's bias: the runtime's argmax then routes as `choose` does.
+            outs = outs + (self.model.routing_logits(self.model.gate(feats)),)
         return outs

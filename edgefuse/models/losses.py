@@ -20,6 +20,17 @@ def segmentation_loss(out: SegOutput, target: torch.Tensor, class_weights: torch
     return loss
 
 
+def distillation_loss(student: torch.Tensor, teacher: torch.Tensor, target: torch.Tensor,
+                      ignore_index: int = -1) -> torch.Tensor:
+    """In-place distillation (slimmable networks, BigNAS): the per-pixel KL divergence from
+    the teacher's soft prediction (detached: the teacher learns from the labels only) to the
+    student's, averaged over labelled pixels."""
+    valid = (target != ignore_index).to(student.dtype)
+    kl = F.kl_div(F.log_softmax(student, dim=1), F.log_softmax(teacher.detach(), dim=1), reduction="none",
+                  log_target=True).sum(dim=1)
+    return (kl * valid).sum() / valid.sum().clamp_min(1.0)
+
+
 def resource_loss(gate_weights: torch.Tensor, path_madds: torch.Tensor) -> torch.Tensor:
     """DynMM eq. 3/4: sum_i g_i C(E_i), averaged over the batch. `gate_weights` is N x P
     (one-hot straight-through or soft), `path_madds` the P measured path costs. Costs are

@@ -38,6 +38,7 @@ class GateMode(str, enum.Enum):
     SUPERVISED = "supervised"    # every path runs and trains; the gate regresses their losses (+ cost)
     ROUTED = "routed"            # each sample through the gate's argmax path; the network trains, the gate not
     FIXED = "fixed"              # every sample through `StageConfig.path` (static models)
+    SANDWICH = "sandwich"        # stage I of weight-sharing networks: full + cheapest + random paths
 
 
 class GateTarget(str, enum.Enum):
@@ -61,8 +62,10 @@ class ModelSpec:
     name: str | None = None
     checkpoint: str | None = None
     overrides: dict[str, Any] = field(default_factory=dict)
-    # Initialise the parameters `name` shares with another checkpoint (e.g. DynMM from the
-    # static ESANet it extends: same encoders, fusions and decoder; the gate stays random).
+    # Initialise `name` from another checkpoint (e.g. fusion-level DynMM from the trained
+    # static ESANet whose structure is its full path: same encoders, fusions and decoder; only
+    # the gate stays random). Every tensor of the checkpoint must fit (name and shape): a
+    # checkpoint of another architecture is an error.
     init_from: str | None = None
     # ImageNet weights for the encoders from a *local* torchvision-named ResNet state dict
     # (.pth / .safetensors; nothing is downloaded): RGB encoders as is, depth encoders with
@@ -167,6 +170,12 @@ class StageConfig:
     freeze_network: bool = False        # any DynMM: train the gate only (network frozen, BN in eval)
     gate_temperature: float | None = None  # 'supervised': None regresses path scores, T: soft target at T
     gate_target: GateTarget = GateTarget.LOSS  # 'supervised': the per-path score the gate learns
+    # 'sandwich' (slimmable networks' sandwich rule): each step the full path, the cheapest and
+    # `sandwich_random` other random paths, on the whole batch, gradients summed. `distill`
+    # (in-place distillation): the sub-paths learn the full path's soft predictions (detached)
+    # and only the full path learns the labels; false: every path learns the labels.
+    sandwich_random: int = 1
+    distill: bool = True
 
     def __post_init__(self) -> None:
         if self.epochs < 0:
@@ -177,6 +186,8 @@ class StageConfig:
             raise ConfigError(f"stage {self.name!r}: Gumbel temperatures must be > 0")
         if self.resource_lambda < 0 or self.cen_l1 < 0:
             raise ConfigError(f"stage {self.name!r}: loss weights must be >= 0")
+        if self.sandwich_random < 0:
+            raise ConfigError(f"stage {self.name!r}: sandwich_random must be >= 0, got {self.sandwich_random}")
         if self.budget is not None and not 0.0 < self.budget <= 1.0:
             raise ConfigError(f"stage {self.name!r}: budget is a share of the most expensive "
                               f"path's MAdds, in (0, 1]; got {self.budget}")

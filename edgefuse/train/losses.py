@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from edgefuse.models.base import SegModel, SegOutput
-from edgefuse.models.losses import (gate_regression_loss, per_sample_error, per_sample_loss, resource_loss,
+from edgefuse.models.losses import (distillation_loss, gate_regression_loss, per_sample_error, per_sample_loss, resource_loss,
                                     segmentation_loss)
 from edgefuse.train.config import GateTarget, StageConfig
 
@@ -21,7 +21,21 @@ def task_loss(model: SegModel, out: SegOutput, target: torch.Tensor, class_weigh
         return cen_loss(out, target, model, stage.cen_l1, class_weights)  # type: ignore[arg-type]
     if out.path_outputs:
         return sum(segmentation_loss(o, target, class_weights) for o in out.path_outputs) / len(out.path_outputs)
+    if out.sub_outputs:
+        return sandwich_loss(out, target, class_weights, stage)
     return segmentation_loss(out, target, class_weights)
+
+
+def sandwich_loss(out: SegOutput, target: torch.Tensor, class_weights: torch.Tensor | None,
+                  stage: StageConfig) -> torch.Tensor:
+    """'sandwich' mode: the full path's loss on the labels plus each sub-path's, summed (the
+    sandwich rule sums the gradients): with `distill`, a sub-path's loss is the distillation
+    loss towards the full path's soft prediction, otherwise its own loss on the labels."""
+    loss = segmentation_loss(out, target, class_weights)
+    for sub in out.sub_outputs:
+        loss = loss + (distillation_loss(sub.logits, out.logits, target) if stage.distill
+                       else segmentation_loss(sub, target, class_weights))
+    return loss
 
 
 def resource_term(out: SegOutput, path_madds: torch.Tensor | None, stage: StageConfig) -> torch.Tensor | None:

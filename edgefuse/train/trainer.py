@@ -52,6 +52,9 @@ def build_train_model(spec: ModelSpec, dataset) -> SegModel:
     if spec.checkpoint is not None:
         loaded = load_model(spec.checkpoint)
         model = loaded.model
+        # An operating point was tuned for this gate on this network; training changes both
+        # (re-choose it with `edgefuse tune`), and routing during training stays the plain argmax.
+        model.set_operating_point(None)
         if spec.overrides:
             from edgefuse.models.registry import build_model
 
@@ -64,14 +67,17 @@ def build_train_model(spec: ModelSpec, dataset) -> SegModel:
         mean, std = dataset.depth_stats
         defaults = {"num_classes": dataset.num_classes, "class_names": tuple(dataset.classes),
                     "depth_mean": mean, "depth_std": std, "input_size": (int(h), int(w))}
+        source = load_model(spec.init_from) if spec.init_from is not None else None
+        if source is not None:   # its weights were trained on inputs normalised with its statistics
+            defaults.update(depth_mean=source.config.depth_mean, depth_std=source.config.depth_std)
         model = build_model(spec.name, **{**defaults, **spec.overrides})
         if spec.pretrained is not None:
             missing = model.load_pretrained(spec.pretrained)
             if missing:
                 log.warning("pretrained %s left %d encoder tensors uninitialised (e.g. %s)",
                             spec.pretrained, len(missing), missing[0])
-        if spec.init_from is not None:
-            _init_from(model, spec.init_from)
+        if source is not None:
+            _init_from(model, source, spec.init_from)
         if spec.init_experts is not None:
             if not hasattr(model, "load_experts"):
                 raise EdgefuseError(f"init_experts applies to modality-level DynMM only, not {spec.name!r}")
@@ -93,15 +99,25 @@ def train_transform(augment: AugmentConfig | None, model: SegModel):
     return TrainTransform(augment.transform_config(tuple(model.config.input_size)))
 
 
-def _init_from(model: SegModel, spec: str) -> None:
-    """Copy every parameter and buffer `spec` has with the same name and shape; the model's
-    other parameters (e.g. a gate) keep their initialisation. Nothing matching is an error."""
-    source = load_model(spec).model.state_dict()
+def _init_from(model: SegModel, loaded, spec: str) -> None:
+    """Copy every parameter and buffer of checkpoint `spec` into the model (same names and
+    shapes); the model's own extra parameters (e.g. a gate) keep their initialisation. A
+    tensor of `spec` the model lacks, or has in another shape, is an error: the checkpoint
+    is of another architecture."""
+    source = loaded.model.state_dict()
     own = model.state_dict()
-    shared = {k: v for k, v in source.items() if k in own and own[k].shape == v.shape}
-    if not shared:
-        raise EdgefuseError(f"init_from {spec!r} shares no parameters with {model.config.name!r}")
-    model.load_state_dict(shared, strict=False)
+    misfit = [k for k, v in source.items() if k not in own or own[k].shape != v.shape]
+    if misfit:
+        k = misfit[0]
+        why = "has no such tensor" if k not in own else f"has it as {list(own[k].shape)}"
+        raise EdgefuseError(
+            f"init_from {spec!r} ({loaded.config.name or loaded.config.family.value}) does not fit "
+            f"{model.config.name or model.config.family.value}: {len(misfit)} of its {len(source)} tensors differ "
+            f"(e.g. {k} {list(source[k].shape)}: the model {why}); give a checkpoint of the same encoder, "
+            "width and decoder (e.g. the static ESANet a fusion-level DynMM extends)")
+    model.load_state_dict(source, strict=False)
+    rest = sorted({k.split(".")[0] for k in own if k not in source})
+    log.info("init_from %s: %d tensors copied; left at their initialisation: %s", spec, len(source), rest or "none")
 
 
 def class_weights_for(dataset, kind: ClassWeighting) -> torch.Tensor | None:
@@ -183,6 +199,7 @@ def _configure_stage(model: SegModel, stage: StageConfig) -> int | None:
                             f"(DynMM); {model.config.name or model.config.family.value} has one path. "
                             "Use gate_mode: fixed")
     model.gate_mode = stage.gate_mode.value  # type: ignore[attr-defined]
+    model.sandwich_random = stage.sandwich_random  # type: ignore[attr-defined]
     return None
 
 

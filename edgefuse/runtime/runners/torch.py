@@ -82,6 +82,14 @@ class TorchRunner(Runner):
 
             warnings.warn(f"bundle {self.bundle.root} was exported from a randomly initialised "
                           "model; the torch backend's outputs will not match it", stacklevel=2)
+        # The bundle's operating point, not the checkpoint's (the same weights may carry
+        # another): the gate logits must be the ONNX graph's (export/manifest.py).
+        if loaded.model.is_dynamic:
+            from edgefuse.models.operating_point import OperatingPoint
+
+            op = getattr(m, "operating_point", None) or None
+            loaded.model.set_operating_point(
+                None if op is None else OperatingPoint.from_dict(op, loaded.model.num_paths, "bundle manifest"))
         return loaded.model
 
     def _activate(self) -> None:
