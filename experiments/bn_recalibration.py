@@ -68,7 +68,7 @@ def main() -> None:
            "eval": f"{args.eval}/test", "miou_before": before, "miou_after": after}
     print(f"path {args.path} on {args.eval}/test: mIoU {100 * before:.2f} -> {100 * after:.2f} after recalibrating BN")
     name = "bn_recalibration" + ("_routed" if args.routed else "")
-    Path(__file__).parent.joinpath("results", f"{name}.json").write_text(json.dumps(out, indent=2) + "\n")
+    Path(__file__).resolve().parents[1].joinpath("benchmarks", "results", f"{name}.json").write_text(json.dumps(out, indent=2) + "\n")
 
 
 if __name__ == "__main__":
