@@ -12,6 +12,7 @@ setup(
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),
         (f"share/{PACKAGE}/launch", ["launch/segmentation.launch.py"]),
+        (f"share/{PACKAGE}/config", ["config/fastdds_shm_large_images.xml"]),
     ],
     scripts=["scripts/edgefuse_node"],
     install_requires=["setuptools"],
