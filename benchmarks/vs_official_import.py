@@ -419,7 +419,10 @@ def _git_commit(path: str) -> str | None:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sys.path.insert(0, str(HERE))
+    from _harness import harness_parser
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0], parents=[harness_parser()])
     ap.add_argument("--esanet", help="checkout of github.com/TUI-NICR/ESANet")
     ap.add_argument("--dynmm", help="checkout of github.com/zihuixue/DynMM")
     ap.add_argument("--variants", default="esanet-r34-nbt1d-nyuv2,dynmm-r50-nyuv2")
@@ -448,7 +451,7 @@ def main() -> None:
         return
 
     sys.path.insert(0, str(HERE))
-    from _machine import machine_info, write_result
+    from _harness import machine_info, write_result
 
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]
     if args.write_facts:
@@ -527,7 +530,7 @@ def main() -> None:
             for k, f in r["forced_paths"].items():
                 lines.append(f"| {k} | {f['pytorch_max_abs_logit_diff']:.2e} | {100 * f['pytorch_argmax']:.4f}% | "
                              f"{f['onnx_max_abs_logit_diff']:.2e} | {100 * f['onnx_argmax']:.4f}% |")
-    write_result(args.out, "vs_official_import", data, "\n".join(lines) + "\n")
+    write_result(args.out, "vs_official_import", data, "\n".join(lines) + "\n", args)
 
 
 if __name__ == "__main__":

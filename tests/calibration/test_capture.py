@@ -6,7 +6,6 @@ runs on them (`edgefuse calibrate --camera opencv:FILE`)."""
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 import cv2

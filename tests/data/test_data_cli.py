@@ -1,6 +1,5 @@
 """`edgefuse data synth` writes a dataset the loader reads."""
 
-import pytest
 
 import open3d  # noqa: F401 - a dev extra (make test installs it): missing, this fails
 

@@ -4,7 +4,7 @@ already in the exported gate_logits, so the runtime's argmax routes as PyTorch's
 import numpy as np
 import torch
 
-from edgefuse.calibration.frames import procedural_frames
+from edgefuse.export.calib_frames import procedural_frames
 from edgefuse.checkpoint import load_model, save_checkpoint
 from edgefuse.export.bundle import load_bundle
 from edgefuse.export.exporter import export_bundle

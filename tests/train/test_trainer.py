@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from edgefuse.checkpoint import load_model, state_sha256
+from edgefuse.checkpoint import load_model
 from edgefuse.data.dataset import SegmentationDataset
 from edgefuse.eval.evaluate import evaluate
 from edgefuse.train.config import TrainConfig
