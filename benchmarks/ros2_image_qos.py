@@ -42,13 +42,18 @@ def role(a: argparse.Namespace) -> int:
     rclpy.init()
     node = Node(f"qos_{a.role}")
     if a.role == "rx":
-        got: list[int] = []
+        got: list[float] = []          # stamp (time of publishing) to receipt, ms
         qos = QoSProfile(depth=5, history=HistoryPolicy.KEEP_LAST, reliability=policy[a.sub])
-        node.create_subscription(Image, "/qos_bench/image", lambda m: got.append(m.header.stamp.nanosec), qos)
+
+        def receive(m: Image) -> None:
+            got.append((time.time_ns() - (m.header.stamp.sec * 1_000_000_000 + m.header.stamp.nanosec)) / 1e6)
+
+        node.create_subscription(Image, "/qos_bench/image", receive, qos)
         end = time.monotonic() + a.seconds + 8
         while time.monotonic() < end:
             rclpy.spin_once(node, timeout_sec=0.1)
-        print(json.dumps({"received": len(got)}), flush=True)
+        pct = [float(x) for x in np.percentile(got, [50, 99])] if got else [None, None]
+        print(json.dumps({"received": len(got), "latency_ms_p50": pct[0], "latency_ms_p99": pct[1]}), flush=True)
     else:
         qos = QoSProfile(depth=5, history=HistoryPolicy.KEEP_LAST, reliability=policy[a.pub])
         pub = node.create_publisher(Image, "/qos_bench/image", qos)
@@ -62,7 +67,7 @@ def role(a: argparse.Namespace) -> int:
         n = int(a.rate * a.seconds)
         start = time.monotonic()
         for i in range(n):
-            msg.header.stamp.nanosec = i
+            msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(time.time_ns(), 1_000_000_000)
             pub.publish(msg)
             time.sleep(max(0.0, start + (i + 1) / a.rate - time.monotonic()))
         print(json.dumps({"sent": n}), flush=True)
@@ -77,6 +82,9 @@ def main() -> int:
     p.add_argument("--rate", type=float, default=30.0)
     p.add_argument("--seconds", type=float, default=4.0)
     p.add_argument("--size", default="480x640")
+    p.add_argument("--fastdds-profile", metavar="XML", help="also run every pairing with this Fast DDS profile "
+                   "(FASTRTPS_DEFAULT_PROFILES_FILE) on both sides, e.g. ros_bridge/packages/ros2/edgefuse_ros/"
+                   "config/fastdds_shm_large_images.xml")
     p.add_argument("--role", choices=("rx", "tx"), help=argparse.SUPPRESS)
     p.add_argument("--pub", default="reliable", help=argparse.SUPPRESS)
     p.add_argument("--sub", default="best_effort", help=argparse.SUPPRESS)
@@ -90,24 +98,30 @@ def main() -> int:
     common = ["--rate", str(a.rate), "--seconds", str(a.seconds), "--size", a.size]
     load_before = [round(x, 2) for x in os.getloadavg()]
     rows = []
-    for pub, sub in PAIRS:
-        args = [python, __file__, *common, "--pub", pub, "--sub", sub]
-        rx = subprocess.Popen([*args, "--role", "rx"], env=env, stdout=subprocess.PIPE, text=True)
-        time.sleep(0.5)
-        tx = subprocess.run([*args, "--role", "tx"], env=env, stdout=subprocess.PIPE, text=True, check=True)
-        received = json.loads(rx.communicate()[0].strip().splitlines()[-1])["received"]
-        sent = json.loads(tx.stdout.strip().splitlines()[-1])["sent"]
-        rows.append({"publisher": pub, "subscriber": sub, "sent": sent, "received": received,
-                     "lost_share": 1 - received / sent})
-        print(rows[-1], flush=True)
+    profiles = [None] + ([str(Path(a.fastdds_profile).resolve())] if a.fastdds_profile else [])
+    for profile in profiles:
+        penv = dict(env, **({"FASTRTPS_DEFAULT_PROFILES_FILE": profile} if profile else {}))
+        for pub, sub in PAIRS:
+            args = [python, __file__, *common, "--pub", pub, "--sub", sub]
+            rx = subprocess.Popen([*args, "--role", "rx"], env=penv, stdout=subprocess.PIPE, text=True)
+            time.sleep(0.5)
+            tx = subprocess.run([*args, "--role", "tx"], env=penv, stdout=subprocess.PIPE, text=True, check=True)
+            got = json.loads(rx.communicate()[0].strip().splitlines()[-1])
+            sent = json.loads(tx.stdout.strip().splitlines()[-1])["sent"]
+            rows.append({"profile": Path(profile).name if profile else "default", "publisher": pub, "subscriber": sub,
+                         "sent": sent, "received": got["received"], "lost_share": 1 - got["received"] / sent,
+                         "latency_ms_p50": got["latency_ms_p50"], "latency_ms_p99": got["latency_ms_p99"]})
+            print(rows[-1], flush=True)
     load_after = [round(x, 2) for x in os.getloadavg()]
     m = machine_info()
     md = [f"# ROS 2 (Fast DDS) {a.size} rgb8 at {a.rate:g} Hz between two processes, by QoS", "",
           f"`{m['command']}`", "", f"{m['date']}, {m.get('cpu_model', '')} x{m['cpu_count']}, "
           f"load {load_before} -> {load_after}", "",
-          "| publisher | subscriber | sent | received | lost |", "| --- | --- | ---: | ---: | ---: |"]
-    md += [f"| {r['publisher']} | {r['subscriber']} | {r['sent']} | {r['received']} | {r['lost_share']:.0%} |"
-           for r in rows]
+          "| Fast DDS profile | publisher | subscriber | sent | received | lost | stamp to receipt p50 / p99 ms |",
+          "| --- | --- | --- | ---: | ---: | ---: | ---: |"]
+    f = (lambda v: "-" if v is None else f"{v:.1f}")
+    md += [f"| {r['profile']} | {r['publisher']} | {r['subscriber']} | {r['sent']} | {r['received']} | "
+           f"{r['lost_share']:.0%} | {f(r['latency_ms_p50'])} / {f(r['latency_ms_p99'])} |" for r in rows]
     md += ["", "The receiver only counts: every loss is the middleware's (one lost UDP fragment loses the "
            "frame for a best-effort reader; a reliable reader has it sent again)."]
     write_result(Path(__file__).parent / "results", "ros2_image_qos",

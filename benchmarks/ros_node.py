@@ -129,6 +129,8 @@ def ros_session(ros: str, work: Path) -> tuple[dict, str, subprocess.Popen | Non
 
 def run_ros(ros: str, a: argparse.Namespace, bundle: str, frames: Path, work: Path) -> list[dict]:
     env, python, core = ros_session(ros, work / f"ros{ros}")
+    if ros == "2" and a.fastdds_profile:
+        env["FASTRTPS_DEFAULT_PROFILES_FILE"] = str(Path(a.fastdds_profile).resolve())
     name = "edgefuse_bench"
     args = [f"__name:={name}"] if ros == "1" else ["--ros-args", "-r", f"__node:={name}"]
     node_log = open(work / f"node_ros{ros}.log", "w")
@@ -155,7 +157,9 @@ def run_ros(ros: str, a: argparse.Namespace, bundle: str, frames: Path, work: Pa
 
 def markdown(result: dict) -> str:
     lines = [f"# ROS node, ROS {' and '.join(result['ros'])}: {result['model']} ({result['size']} frames, "
-             f"{result['threads']} ORT thread(s), ROS 2 camera QoS {result['camera_qos']})", "",
+             f"{result['threads']} ORT thread(s), ROS 2 camera QoS {result['camera_qos']}"
+             f"{', Fast DDS profile ' + Path(result['fastdds_profile']).name if result.get('fastdds_profile') else ''})",
+             "",
              f"`{result['machine']['command']}`", "",
              f"{result['machine']['date']}, {result['machine'].get('cpu_model', '')} x{result['machine']['cpu_count']}, "
              f"load {result['load_before']} -> {result['load_after']}", "",
@@ -195,6 +199,9 @@ def main() -> int:
     p.add_argument("--mask-color", action="store_true", help="also subscribe to ~mask_color (computed lazily)")
     p.add_argument("--camera-qos", choices=("reliable", "best_effort"), default="reliable",
                    help="ROS 2 camera publishers (realsense-ros publishes reliable by default)")
+    p.add_argument("--fastdds-profile", metavar="XML", help="ROS 2: a Fast DDS profile for the node and the camera "
+                   "(FASTRTPS_DEFAULT_PROFILES_FILE), e.g. ros_bridge/packages/ros2/edgefuse_ros/config/"
+                   "fastdds_shm_large_images.xml")
     p.add_argument("--tag", default="")
     a = p.parse_args()
 
@@ -221,6 +228,7 @@ def main() -> int:
 
     model = Path(str(load_bundle(bundle).manifest.source)).stem
     result = {"model": model, "size": a.size, "threads": a.threads, "ros": a.ros, "camera_qos": a.camera_qos,
+              "fastdds_profile": a.fastdds_profile,
               "mask_color_subscribed": a.mask_color, "goal_share": GOAL_SHARE, "load_before": load_before,
               "load_after": load_after, "machine": machine_info(), "runs": runs}
     stem = f"ros_node_{model}" + (f"_{a.tag}" if a.tag else "")
