@@ -16,6 +16,7 @@ profile counts what it really receives.
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
@@ -68,7 +69,8 @@ def check(overrides: dict[str, Any], argv: list[str], seconds: float, name: str 
         got: dict[Role, int] = {role: 0 for role in wanted}
         # remaps applied (rclpy before Jazzy has no resolve_topic_name: the name as given)
         resolve = getattr(node, "resolve_topic_name", lambda topic: topic)
-        state = InputsCheck(config, {role: resolve(topic) for role, topic in wanted.items()}, ros="2")
+        state = InputsCheck(config, {role: resolve(topic) for role, topic in wanted.items()}, ros="2",
+                            fastdds_profile=fastdds_profile())
 
         def on(role: Role):
             def callback(msg: Any) -> None:
@@ -121,3 +123,11 @@ def check(overrides: dict[str, Any], argv: list[str], seconds: float, name: str 
         if node is not None:
             node.destroy_node()
         rclpy.try_shutdown()
+
+
+def fastdds_profile() -> str | None:
+    """The Fast DDS profile file participants of this environment load ('' none; None when
+    the middleware is not Fast DDS): the node, started alike, gets the same."""
+    if os.environ.get("RMW_IMPLEMENTATION", "rmw_fastrtps_cpp") != "rmw_fastrtps_cpp":
+        return None
+    return os.environ.get("FASTRTPS_DEFAULT_PROFILES_FILE") or os.environ.get("FASTDDS_DEFAULT_PROFILES_FILE") or ""

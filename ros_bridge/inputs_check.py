@@ -29,6 +29,9 @@ from edgefuse.cameras.ros_messages import (COLOR_ENCODINGS, DEPTH_ENCODINGS, Ima
                                            decode_depth, header_of, info_fields)
 from edgefuse.ros_bridge.config import NodeConfig
 
+# Fast DDS's default shared-memory segment, bytes (its documentation; docs/ros2.md).
+FASTDDS_SHM_SEGMENT = 512 * 1024
+
 # realsense-ros names the depth aligned to colour like this (`align_depth.enable:=true`).
 ALIGNED_DEPTH = {"1": "/camera/aligned_depth_to_color/image_raw",
                  "2": "/camera/camera/aligned_depth_to_color/image_raw"}
@@ -174,9 +177,13 @@ class InputsCheck:
     depth). `ros`: '1' or '2' (QoS exists only on ROS 2; realsense-ros topic names differ).
     """
 
-    def __init__(self, config: NodeConfig, topics: dict[Role, str], ros: str) -> None:
+    def __init__(self, config: NodeConfig, topics: dict[Role, str], ros: str,
+                 fastdds_profile: str | None = None) -> None:
+        """`fastdds_profile`: ROS 2 on Fast DDS, the profile file this environment gives
+        participants ('' when none; None when not Fast DDS or not ROS 2)."""
         self.config = config
         self.ros = ros
+        self.fastdds_profile = fastdds_profile
         self.topics = {role: TopicState(role, name) for role, name in topics.items()}
         self.graph_types: dict[str, list[str]] = {}      # every topic -> its types
 
@@ -248,10 +255,29 @@ class InputsCheck:
         info = self.topics[Role.CAMERA_INFO]
         if colour.samples and info.samples:
             verdicts += self._info_verdicts(colour, info)
+        verdicts += self._transport_verdicts()
         rows = [self._row(state) for state in self.topics.values()]
         order = {Level.PROBLEM: 0, Level.WARNING: 1}
         verdicts.sort(key=lambda v: order[v.level])
         return Report(rows, pairing, verdicts, seconds)
+
+    def _transport_verdicts(self) -> list[Verdict]:
+        """Fast DDS's default shared-memory segment (512 kB) is smaller than a 640x480 rgb8
+        image: at camera rates frames then arrive late and in bursts, or are lost
+        (docs/ros2.md, benchmarks/ros2_image_qos.py)."""
+        if self.fastdds_profile != "":
+            return []
+        largest = max((x.size[0] * x.size[1] * COLOR_ENCODINGS.get(x.encoding, (1,))[0]
+                       for s in self.topics.values() if s.role is not Role.CAMERA_INFO for x in s.samples
+                       if x.size is not None), default=0)
+        if largest <= FASTDDS_SHM_SEGMENT:
+            return []
+        topic = self.topics[Role.COLOR].topic
+        return [Verdict(Level.WARNING, topic, f"images of {largest / 1e3:.0f} kB on Fast DDS's default transports "
+                                              f"(shared-memory segment {FASTDDS_SHM_SEGMENT // 1024} kB): frames "
+                                              "arrive late and in bursts, or are lost, at camera rates",
+                        "export FASTRTPS_DEFAULT_PROFILES_FILE=<edgefuse_ros share>/config/"
+                        "fastdds_shm_large_images.xml for the camera driver and the node")]
 
     def roles_to_subscribe(self) -> dict[Role, str]:
         """One subscription per topic: a topic named for two roles (two message types) is

@@ -293,3 +293,21 @@ def test_best_effort_request_from_a_reliable_camera_is_warned():
     warned = {v.topic for v in report.verdicts if v.level is Level.WARNING and "loses fragments" in v.what}
     assert "/cam/color" in warned and "/cam/info" not in warned
     assert not [v for v in problems(report) if "requests" in v.what]
+
+
+@pytest.mark.parametrize("profile, size, warned", [
+    ("", (480, 640), True),                        # 921 kB rgb8 on Fast DDS's defaults
+    ("/opt/fastdds_shm_large_images.xml", (480, 640), False),
+    (None, (480, 640), False),                     # another middleware: not Fast DDS's business
+    ("", (240, 320), False)])                      # 230 kB fits the default segment
+def test_large_images_on_fast_dds_defaults_are_warned(profile, size, warned):
+    config = NodeConfig.from_params({}, {})
+    check = InputsCheck(config, dict(TOPICS), "2", fastdds_profile=profile)
+    feed(check, colour=lambda t: image_msg(np.zeros((*size, 3), np.uint8), "rgb8", t),
+         depth=lambda t: image_msg(mm(*size), "16UC1", t))
+    check.set_graph(GRAPH, {t: [Offer("/camera", "reliable", "volatile")] for t in GRAPH}, None)
+    report = check.report(2.0)
+    found = [v for v in report.verdicts if "Fast DDS" in v.what]
+    assert bool(found) is warned
+    if warned:
+        assert found[0].level is Level.WARNING and "fastdds_shm_large_images.xml" in found[0].fix
