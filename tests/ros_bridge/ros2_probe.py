@@ -96,7 +96,7 @@ def main() -> int:
         with lock:
             seen[name].append(rec)
             if name == "mask" and len(seen["mask_data"]) < a.keep_masks:
-                seen["mask_data"].append(base64.b64encode(data.tobytes()).decode())
+                seen["mask_data"].append({"stamp": rec["stamp"], "data": base64.b64encode(data.tobytes()).decode()})
             elif name == "overlay" and len(seen.setdefault("overlay_data", [])) < a.keep_masks * 50:
                 seen["overlay_data"].append(float(data.astype(np.float64).mean()))
 

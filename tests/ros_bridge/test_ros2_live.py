@@ -77,8 +77,12 @@ def test_mask_values_equal_save_masks(ros2_env, live_node, bundle_dir, tmp_path)
     from PIL import Image
 
     h, w = json.loads((bundle_dir / "manifest.json").read_text())["input_size"]
-    seen = run_probe(ros2_env, "--node", "/edgefuse_live", "--frames", "4", "--rate", "10", "--size", f"{h}x{w}")
-    topic = np.frombuffer(base64.b64decode(seen["mask_data"][0]), np.uint8).reshape(h, w)
+    seen = run_probe(ros2_env, "--node", "/edgefuse_live", "--frames", "4", "--rate", "10", "--size", f"{h}x{w}",
+                     "--keep-masks", "4")
+    # A frame that ran with its depth (the first after a silence may run RGB-only: depth_timeout).
+    fused = {i["stamp_ns"] for i in seen["frame_info"] if i["reason"] != "depth_fallback"}
+    mask = next(m for m in seen["mask_data"] if m["stamp"] in fused)
+    topic = np.frombuffer(base64.b64decode(mask["data"]), np.uint8).reshape(h, w)
     folder = tmp_path / "frames"
     (folder / "rgb").mkdir(parents=True)
     (folder / "depth").mkdir()
