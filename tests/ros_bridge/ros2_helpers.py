@@ -58,3 +58,17 @@ def run_probe(env: dict, *args: str, timeout: float = 120.0) -> dict:
                          capture_output=True, text=True, timeout=timeout)
     assert out.returncode == 0, f"probe failed: {out.stdout[-2000:]} {out.stderr[-3000:]}"
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def start_node(env: dict, bundle: Path, tmp: Path, name: str, *ros_args: str):
+    """The node as a process (its output in tmp/NAME.log)."""
+    from ros1_helpers import NodeProcess
+
+    return NodeProcess(node_command(env, bundle, name, *ros_args), env, tmp / f"{name}.log")
+
+
+def assert_clean_exit(node, code: int | None) -> None:
+    """Exit 0, no Python traceback, no C++ `terminate called` in the node's output."""
+    out = node.output()
+    assert code == 0, f"the node did not stop cleanly ({code}): {out[-3000:]}"
+    assert "Traceback" not in out and "terminate called" not in out, out[-3000:]

@@ -14,30 +14,19 @@ import sys
 
 import numpy as np
 import pytest
-from ros1_helpers import NodeProcess
-from ros2_helpers import node_command, run_probe
+from ros2_helpers import assert_clean_exit, run_probe, start_node
 
 pytestmark = pytest.mark.ros2
 
 H, W = 120, 160
 
 
-def _node(env, bundle, tmp, name, *ros_args, options=()):
-    return NodeProcess(node_command(env, bundle, name, *ros_args, options=options), env, tmp / f"{name}.log")
-
-
-def _clean_exit(node, code):
-    out = node.output()
-    assert code == 0, f"the node did not stop cleanly ({code}): {out[-3000:]}"
-    assert "Traceback" not in out and "terminate called" not in out, out[-3000:]
-
-
 @pytest.fixture(scope="module")
 def live_node(ros2_env, bundle_dir, tmp_path_factory):
-    node = _node(ros2_env, bundle_dir, tmp_path_factory.mktemp("node2"), "edgefuse_live",
+    node = start_node(ros2_env, bundle_dir, tmp_path_factory.mktemp("node2"), "edgefuse_live",
                  "-p", "diagnostics_period:=0.5")
     yield node
-    _clean_exit(node, node.stop())
+    assert_clean_exit(node, node.stop())
 
 
 def test_masks_carry_input_header_and_sizes(ros2_env, live_node):

@@ -12,26 +12,15 @@ import time
 
 import numpy as np
 import pytest
-from ros1_helpers import NodeProcess
-from ros2_helpers import ROOT, node_command, run_probe
+from ros2_helpers import ROOT, assert_clean_exit, node_command, run_probe, start_node
 
 pytestmark = pytest.mark.ros2
 
 H, W = 120, 160
 
 
-def _node(env, bundle, tmp, name, *ros_args, options=()):
-    return NodeProcess(node_command(env, bundle, name, *ros_args, options=options), env, tmp / f"{name}.log")
-
-
-def _clean_exit(node, code):
-    out = node.output()
-    assert code == 0, f"the node did not stop cleanly ({code}): {out[-3000:]}"
-    assert "Traceback" not in out and "terminate called" not in out, out[-3000:]
-
-
 def test_live_parameters_take_effect_on_the_next_frame(ros2_env, bundle_dir, tmp_path):
-    node = _node(ros2_env, bundle_dir, tmp_path, "edgefuse_params", "-p", "diagnostics_period:=0.5")
+    node = start_node(ros2_env, bundle_dir, tmp_path, "edgefuse_params", "-p", "diagnostics_period:=0.5")
     try:
         seen = run_probe(ros2_env, "--node", "/edgefuse_params", "--frames", "30", "--rate", "10", "--depth-holes",
                          "--overlay", "--keep-masks", "1",
@@ -42,7 +31,7 @@ def test_live_parameters_take_effect_on_the_next_frame(ros2_env, bundle_dir, tmp
                          "--set", "20", "rgb_topic=/other")
     finally:
         code = node.stop()
-    _clean_exit(node, code)
+    assert_clean_exit(node, code)
     results = {(s["name"], s["successful"]) for s in seen["set"]}
     assert {("min_depth_valid", True), ("overlay_alpha", True), ("budget_ms", True), ("sync_slop", True),
             ("depth_timeout", True), ("bundle", False), ("sync_slop", False), ("rgb_topic", False)} == results
@@ -92,14 +81,14 @@ def test_the_package_node_takes_what_ros2_launch_passes(ros2_env, bundle_dir, tm
 
 
 def test_reliable_input_against_a_best_effort_camera_is_reported(ros2_env, bundle_dir, tmp_path):
-    node = _node(ros2_env, bundle_dir, tmp_path, "edgefuse_qos", "-p", "input_qos:=reliable",
+    node = start_node(ros2_env, bundle_dir, tmp_path, "edgefuse_qos", "-p", "input_qos:=reliable",
                  "-p", "input_timeout:=0.0")
     try:
         seen = run_probe(ros2_env, "--node", "/edgefuse_qos", "--frames", "10", "--rate", "10", "--camera-qos",
                          "best_effort", "--wait", "2", "--graph-ready")
     finally:
         code = node.stop()
-    _clean_exit(node, code)
+    assert_clean_exit(node, code)
     lines = [ln for ln in node.output().splitlines() if "QoS incompatible" in ln]
     color = [ln for ln in lines if "/camera/camera/color/image_raw" in ln]
     assert len(color) == 1, node.output()[-3000:]
@@ -112,7 +101,7 @@ def test_auto_input_qos_follows_a_camera_that_starts_later(ros2_env, bundle_dir,
     """Started before the camera, the node subscribes best effort (it matches anything); once a
     reliable camera appears (realsense-ros' default) it re-subscribes reliable, so no 640x480
     frame is lost in the middleware (a best-effort reader loses most of their fragments)."""
-    node = _node(ros2_env, bundle_dir, tmp_path, "edgefuse_auto", "-p", "diagnostics_period:=0.5",
+    node = start_node(ros2_env, bundle_dir, tmp_path, "edgefuse_auto", "-p", "diagnostics_period:=0.5",
                  "-p", "input_timeout:=0.0")
     try:
         deadline = time.monotonic() + 120
@@ -122,7 +111,7 @@ def test_auto_input_qos_follows_a_camera_that_starts_later(ros2_env, bundle_dir,
         seen = run_probe(ros2_env, "--node", "/edgefuse_auto", "--frames", "45", "--rate", "15", "--size", "480x640")
     finally:
         code = node.stop()
-    _clean_exit(node, code)
+    assert_clean_exit(node, code)
     log = node.output()
     assert "/camera/camera/color/image_raw: subscribed reliable, as its publishers offer" in log, log[-3000:]
     assert "QoS incompatible" not in log
@@ -135,14 +124,14 @@ def test_auto_input_qos_follows_a_camera_that_starts_later(ros2_env, bundle_dir,
 def test_simulated_time_keeps_stamps_and_times_out_in_simulated_seconds(ros2_env, bundle_dir, tmp_path):
     """A bag played back with /clock at 5x: the masks carry the input stamps, /diagnostics is
     stamped in simulated time, and a 3 s depth timeout passes in 0.6 s of wall time."""
-    node = _node(ros2_env, bundle_dir, tmp_path, "edgefuse_sim", "-p", "use_sim_time:=true",
+    node = start_node(ros2_env, bundle_dir, tmp_path, "edgefuse_sim", "-p", "use_sim_time:=true",
                  "-p", "depth_timeout:=3.0", "-p", "diagnostics_period:=0.5")
     try:
         seen = run_probe(ros2_env, "--node", "/edgefuse_sim", "--frames", "30", "--rate", "10", "--clock", "5",
                          "--depth-stop", "5", "--t0", "1830000000000000000")
     finally:
         code = node.stop()
-    _clean_exit(node, code)
+    assert_clean_exit(node, code)
     sent, masks = seen["sent"], seen["mask"]
     assert len(masks) >= 15 and all(m["stamp"] in sent for m in masks)
     info = {i["stamp_ns"]: i for i in seen["frame_info"]}
@@ -158,7 +147,7 @@ def test_simulated_time_keeps_stamps_and_times_out_in_simulated_seconds(ros2_env
 def test_signals_end_the_node_cleanly(ros2_env, bundle_dir, tmp_path, sig):
     """The signal comes while the camera still publishes and the worker runs inference."""
     name = f"edgefuse_{sig.name.lower()}"
-    node = _node(ros2_env, bundle_dir, tmp_path, name)
+    node = start_node(ros2_env, bundle_dir, tmp_path, name)
     try:
         seen = run_probe(ros2_env, "--node", f"/{name}", "--frames", "90", "--rate", "30", "--size", "480x640",
                          "--signal", str(node.proc.pid), str(int(sig)), "3", "--wait", "0.5")
@@ -166,4 +155,4 @@ def test_signals_end_the_node_cleanly(ros2_env, bundle_dir, tmp_path, sig):
         code = node.proc.wait(30)
     finally:
         node.stop()
-    _clean_exit(node, code)
+    assert_clean_exit(node, code)
