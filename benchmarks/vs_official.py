@@ -1,15 +1,21 @@
-"""Side by side with the official DynMM code: its NYUv2 fusion-level model against edgefuse
-eager PyTorch and edgefuse ONNX Runtime, per path, same machine, same input size.
+"""Side by side with the official DynMM code: its fusion-level model against edgefuse
+eager PyTorch and edgefuse ONNX Runtime (fp32, and int8 with --int8-bundle), per path and for
+a gate's path mix, same machine, same input size; with each ORT graph's achieved GMAC/s
+against this CPU's peak (benchmarks/_peak.py).
 
-    python benchmarks/vs_official.py --official /path/to/DynMM [--input-size 480x640] [--threads 2]
+    python benchmarks/vs_official.py --official /path/to/DynMM [--model dynmm-r34-nbt1d]
+        [--input-size 480x640] [--threads 1 --clock cpu] [--bundle FP32] [--int8-bundle INT8]
+        [--mix uniform | --mix 0.03,0.78,0.01,0.18,0 --mix-source "..."]
 
 `--official` is a checkout of https://github.com/zihuixue/DynMM (the folder holding
 FusionDynMM/, or FusionDynMM itself); nothing of it is copied into this repository. Its
-model is built by its own `src.build_model.build_model` with the arguments of its NYUv2
-fusion-level model (`--dynamic --global-gate`, ResNet-50, SE-add fusion, decoder 128 x 3,
-three NonBottleneck1D blocks per module: the 56.7-GMAC configuration of the paper's cost
-table, docs/models-and-training.md "ESANet"), no pretrained weights (random init), eval mode. What the script
-changes around it, and only there:
+model is built by its own `src.build_model.build_model` with the arguments in OFFICIAL_ARGS:
+for `dynmm-r50` those of its NYUv2 fusion-level model (`--dynamic --global-gate`, ResNet-50,
+SE-add fusion, decoder 128 x 3, three NonBottleneck1D blocks per module: the 56.7-GMAC
+configuration of the paper's cost table, docs/models-and-training.md "ESANet"); for
+`dynmm-r34-nbt1d` the same on ESANet's flagship R34 NonBottleneck1D encoder with its
+512-256-128 decoder (45.2 GMAC at 480x640, as edgefuse's). No pretrained weights (random
+init), eval mode. What the script changes around it, and only there:
   - its constructor puts hard-coded path-cost constants on the GPU with `.cuda()`; on a
     machine without CUDA `Tensor.cuda` returns the tensor unchanged while the model is
     built (the constants stay on the CPU; the forward never uses them with test=True);
@@ -18,14 +24,16 @@ changes around it, and only there:
     them with these weights, so every path costs the same there - which is the point.
   - its `src/models/resnet.py` imports pandas (for loading pretrained logs): install it
     (`pip install pandas`); torchvision is not needed.
-edgefuse's model is `dynmm-r50` (random init, seed 0) at the same size: eager = the stem/
+edgefuse's model is `--model` (random init, seed 0) at the same size: eager = the stem/
 gate module and path k's module (what the torch backend runs, logits out, no argmax, as
 the official forward); + labels = the same and the per-pixel labels the torch backend
 returns (`labels_of`); ORT = the exported bundle's stem_gate.onnx + path_<k>.onnx through
-the ORT runner (labels out). Every round times each (implementation, path) once, in
+the ORT runner (labels out); ORT int8 = the same with the int8 bundle (`edgefuse export
+--precision int8`, cpu scheme). The path mix row weights each path's median by --mix: the
+official forward costs the same whatever the gate chooses. Every round times each (implementation, path) once, in
 alternation, so a change in machine load affects all alike; medians are reported.
 MAdds are counted with torch.utils.flop_counter on each forward (convolutions and matmuls).
-Writes benchmarks/results/vs_official_<H>x<W>.{json,md}.
+Writes benchmarks/results/vs_official_<H>x<W>[_<model>][_int8][_cpu].{json,md}.
 """
 
 from __future__ import annotations
@@ -43,16 +51,24 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _harness import harness_parser, bundle_or_export, machine_info, write_result  # noqa: E402
+from _peak import gemm_ceiling, read_peak  # noqa: E402
 
 from edgefuse.cli.common import parse_size  # noqa: E402
 from edgefuse.models.costs import count_madds  # noqa: E402
 from edgefuse.runtime.runners.torch import labels_of  # noqa: E402
 
 NUM_CLASSES = 40   # NYUv2
-OFFICIAL_ARGS = ["--dynamic", "--global-gate", "--no_imagenet_pretraining", "--encoder", "resnet50",
-                 "--decoder_channels_mode", "constant", "--channels_decoder", "128",
-                 "--nr_decoder_blocks", "3", "--fuse_depth_in_rgb_encoder", "SE-add",
-                 "--context_module", "ppm", "--upsampling", "learned-3x3-zeropad"]
+_COMMON = ["--dynamic", "--global-gate", "--no_imagenet_pretraining", "--nr_decoder_blocks", "3",
+           "--fuse_depth_in_rgb_encoder", "SE-add", "--context_module", "ppm", "--upsampling", "learned-3x3-zeropad"]
+# edgefuse model -> the official arguments that build the same network (the MAdds columns
+# of the result show both counts, so a mismatch is visible).
+OFFICIAL_ARGS = {
+    # the paper's NYUv2 model (its cost table's 56.7 GMAC)
+    "dynmm-r50": _COMMON + ["--encoder", "resnet50", "--decoder_channels_mode", "constant", "--channels_decoder", "128"],
+    # ESANet's flagship encoder and decoder (512-256-128), as a robot deploys it
+    "dynmm-r34-nbt1d": _COMMON + ["--encoder", "resnet34", "--encoder_block", "NonBottleneck1D",
+                                  "--decoder_channels_mode", "decreasing"],
+}
 
 
 # --- the official model ---------------------------------------------------------------------
@@ -94,14 +110,14 @@ class ForcedGate(torch.nn.Module):
         return torch.nn.functional.one_hot(torch.full((w.shape[0],), self.path), self.branches).to(w.dtype)
 
 
-def build_official(root: Path, size: tuple[int, int]):
+def build_official(root: Path, size: tuple[int, int], model: str):
     sys.path.insert(0, str(root))
     from src.args import ArgumentParserRGBDSegmentation   # the official code
     from src.build_model import build_model
 
     parser = ArgumentParserRGBDSegmentation(description="official DynMM (benchmark)")
     parser.set_common_args()   # as its train.py does
-    args = parser.parse_args(OFFICIAL_ARGS + ["--height", str(size[0]), "--width", str(size[1])])
+    args = parser.parse_args(OFFICIAL_ARGS[model] + ["--height", str(size[0]), "--width", str(size[1])])
     torch.manual_seed(0)
     with cpu_constants(), contextlib.redirect_stdout(sys.stderr):
         model, _ = build_model(args, n_classes=NUM_CLASSES)
@@ -121,9 +137,24 @@ def timed(fn, clock=time.perf_counter) -> float:
     return (clock() - t0) * 1e3
 
 
+def parse_mix(text: str, paths: int) -> list[float]:
+    """`uniform` or comma-separated path fractions (normalised to sum 1)."""
+    if text == "uniform":
+        return [1.0 / paths] * paths
+    try:
+        w = [float(x) for x in text.split(",")]
+    except ValueError:
+        raise SystemExit(f"--mix {text!r}: 'uniform' or {paths} comma-separated fractions") from None
+    if len(w) != paths or min(w) < 0 or sum(w) <= 0:
+        raise SystemExit(f"--mix {text!r}: {paths} non-negative fractions expected")
+    return [x / sum(w) for x in w]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0], parents=[harness_parser()])
     ap.add_argument("--official", required=True, help="checkout of github.com/zihuixue/DynMM")
+    ap.add_argument("--model", choices=sorted(OFFICIAL_ARGS), default="dynmm-r50",
+                    help="edgefuse model; the official code builds the same network (OFFICIAL_ARGS)")
     ap.add_argument("--input-size", default="480x640")
     ap.add_argument("--threads", type=int, default=2, help="torch and ORT intra-op threads")
     ap.add_argument("--rounds", type=int, default=5, help="timed rounds (each times every implementation and path once)")
@@ -131,7 +162,14 @@ def main() -> None:
     ap.add_argument("--clock", choices=sorted(CLOCKS), default="wall",
                     help="wall: elapsed time; cpu: this thread's CPU time (needs --threads 1, where torch "
                          "and ORT run on the calling thread): robust on a machine shared with other jobs")
-    ap.add_argument("--bundle", default=None, help="an existing dynmm-r50 bundle at this size (else exported here)")
+    ap.add_argument("--bundle", default=None, help="an existing fp32 bundle of --model at this size (else exported here)")
+    ap.add_argument("--int8-bundle", default=None,
+                    help="an int8 bundle of --model at this size (`edgefuse export --precision int8`, cpu target): "
+                         "timed beside fp32")
+    ap.add_argument("--mix", default="uniform",
+                    help="path mix for the dynamic rows: 'uniform' or fractions per path, e.g. 0.02,0.78,0,0.2,0")
+    ap.add_argument("--mix-source", default="", help="where the --mix fractions come from (recorded)")
+    ap.add_argument("--no-eager", action="store_true", help="skip edgefuse's eager PyTorch columns (faster)")
     ap.add_argument("--out", default=str(Path(__file__).parent / "results"))
     args = ap.parse_args()
     size = parse_size(args.input_size)
@@ -142,14 +180,15 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     load_before = os.getloadavg()
 
-    official = build_official(official_root(args.official), size)
+    official = build_official(official_root(args.official), size, args.model)
     from edgefuse.models.registry import build_model
 
     torch.manual_seed(0)
-    ours = build_model("dynmm-r50", input_size=size).eval()
+    ours = build_model(args.model, input_size=size).eval()
     stem = ours.stem_gate_module().eval()
     paths = list(range(ours.num_paths))
     modules = {k: ours.path_module(k).eval() for k in paths}
+    mix = parse_mix(args.mix, len(paths))
 
     g = torch.Generator().manual_seed(0)
     rgb_raw, depth_raw = torch.rand(1, 3, h, w, generator=g) * 255, torch.rand(1, 1, h, w, generator=g) * 5000
@@ -168,21 +207,34 @@ def main() -> None:
     def torch_backend_fwd(k: int):   # what the torch backend runs per frame: + labels
         return labels_of(eager_fwd(k))
 
+    from edgefuse.export.bundle import load_bundle
+    from edgefuse.runtime.runners import make_runner
+
+    rgb_np, depth_np = rgb_raw.numpy(), depth_raw.numpy()
+
+    def ort_fn(runner):
+        return lambda k: runner.run_path(k, runner.stem_gate(rgb_np, depth_np).features)
+
     with tempfile.TemporaryDirectory() as tmp:
-        bundle = bundle_or_export(args.bundle, "dynmm-r50", size, tmp)
-        from edgefuse.export.bundle import load_bundle
-        from edgefuse.runtime.runners import make_runner
+        bundles = {"edgefuse_ort": bundle_or_export(args.bundle, args.model, size, tmp)}
+        if args.int8_bundle:
+            bundles["edgefuse_ort_int8"] = args.int8_bundle
+        runners = {}
+        for name, path in bundles.items():
+            b = load_bundle(path)
+            if b.manifest.model.get("name") not in (None, args.model) or tuple(b.manifest.input_size) != size:
+                raise SystemExit(f"{path}: a bundle of {b.manifest.model.get('name')} at "
+                                 f"{b.manifest.input_size}, not {args.model} at {h}x{w}")
+            runners[name] = make_runner("ort", b, threads=args.threads).activate()
+        precision = {name: ("int8" if load_bundle(p).manifest.precision == "int8" else "fp32")
+                     for name, p in bundles.items()}
 
-        runner = make_runner("ort", load_bundle(bundle), threads=args.threads).activate()
-        rgb_np, depth_np = rgb_raw.numpy(), depth_raw.numpy()
-
-        def ort_fwd(k: int):
-            return runner.run_path(k, runner.stem_gate(rgb_np, depth_np).features)
-
-        impls = {"official": official_fwd, "edgefuse_eager": eager_fwd, "edgefuse_torch_labels": torch_backend_fwd,
-                 "edgefuse_ort": ort_fwd}
+        impls = {"official": official_fwd}
+        if not args.no_eager:
+            impls |= {"edgefuse_eager": eager_fwd, "edgefuse_torch_labels": torch_backend_fwd}
+        impls |= {name: ort_fn(r) for name, r in runners.items()}
         madds = {"official": {k: count_madds(lambda k=k: official_fwd(k)) for k in paths},
-                 "edgefuse_eager": {k: count_madds(lambda k=k: eager_fwd(k)) for k in paths}}
+                 "edgefuse": {k: count_madds(lambda k=k: eager_fwd(k)) for k in paths}}
         samples: dict[str, dict[int, list[float]]] = {name: {k: [] for k in paths} for name in impls}
         with torch.inference_mode():
             for r in range(args.warmup + args.rounds):
@@ -193,49 +245,97 @@ def main() -> None:
                             samples[name][k].append(ms)
                 print(f"round {r + 1}/{args.warmup + args.rounds} (load {os.getloadavg()[0]:.1f})",
                       file=sys.stderr, flush=True)
-        runner.deactivate()
+        for r in runners.values():
+            r.deactivate()
 
+    peak = read_peak(cores=args.threads)
+    ceiling = {p: gemm_ceiling(p, args.threads) for p in sorted(set(precision.values()))}
     med = {name: {k: statistics.median(v) for k, v in per.items()} for name, per in samples.items()}
     full = paths[-1]
     rows = []
     for k in paths:
-        o, e, x = med["official"][k], med["edgefuse_eager"][k], med["edgefuse_ort"][k]
-        rows.append({"path": k, "official_ms": o, "edgefuse_eager_ms": e, "edgefuse_ort_ms": x,
-                     "edgefuse_torch_labels_ms": med["edgefuse_torch_labels"][k],
-                     "official_gmac": madds["official"][k] / 1e9, "edgefuse_gmac": madds["edgefuse_eager"][k] / 1e9,
-                     "official_over_eager": o / e, "official_over_ort": o / x})
-    equal_work = {"official_ms": med["official"][full], "edgefuse_eager_full_ms": med["edgefuse_eager"][full],
-                  "eager_over_official": med["edgefuse_eager"][full] / med["official"][full],
-                  "edgefuse_torch_labels_full_ms": med["edgefuse_torch_labels"][full]}
-    out = {"command": machine_info()["command"], "machine": machine_info(), "threads": args.threads,
-           "clock": args.clock,
-           "input_size": [h, w], "rounds": args.rounds, "warmup": args.warmup,
+        o = med["official"][k]
+        row = {"path": k, "official_ms": o, "official_gmac": madds["official"][k] / 1e9,
+               "edgefuse_gmac": madds["edgefuse"][k] / 1e9}
+        for name in impls:
+            if name != "official":
+                row[f"{name}_ms"] = med[name][k]
+                row[f"official_over_{name}"] = o / med[name][k]
+        for name, p in precision.items():   # achieved GMAC/s (stem/gate + path) against the peak
+            gmacs = row["edgefuse_gmac"] / (med[name][k] / 1e3)
+            row[f"{name}_gmacs"] = gmacs
+            row[f"{name}_of_peak"] = gmacs / peak.gmacs(p)
+            row[f"{name}_of_gemm"] = gmacs / ceiling[p]
+        rows.append(row)
+    mixed = {name: sum(wk * med[name][k] for k, wk in zip(paths, mix)) for name in impls}
+    dynamic = {"mix": mix, "mix_source": args.mix_source or args.mix, "ms": mixed,
+               "gmac": sum(wk * madds["edgefuse"][k] / 1e9 for k, wk in zip(paths, mix)),
+               "official_over": {name: mixed["official"] / v for name, v in mixed.items() if name != "official"}}
+    equal_work = {"official_ms": med["official"][full]}
+    if not args.no_eager:
+        equal_work |= {"edgefuse_eager_full_ms": med["edgefuse_eager"][full],
+                       "eager_over_official": med["edgefuse_eager"][full] / med["official"][full],
+                       "edgefuse_torch_labels_full_ms": med["edgefuse_torch_labels"][full]}
+    info = machine_info()
+    out = {"command": info["command"], "machine": info, "model": args.model, "threads": args.threads,
+           "clock": args.clock, "input_size": [h, w], "rounds": args.rounds, "warmup": args.warmup,
            "load_before": load_before, "load_after": os.getloadavg(),
-           "official_args": OFFICIAL_ARGS, "rows": rows, "equal_work": equal_work,
+           "official_args": OFFICIAL_ARGS[args.model], "bundles": bundles, "precision": precision,
+           "peak": peak.record(), "gemm_ceiling_gmacs": ceiling,
+           "rows": rows, "dynamic": dynamic, "equal_work": equal_work,
            "samples_ms": {n: {str(k): v for k, v in per.items()} for n, per in samples.items()}}
-    name = f"vs_official_{h}x{w}" + ("_cpu" if args.clock == "cpu" else "")
-    write_result(args.out, name, out, markdown(out), args)
+    name = f"vs_official_{h}x{w}" + ("" if args.model == "dynmm-r50" else f"_{args.model}") + \
+        ("_int8" if args.int8_bundle else "") + ("_cpu" if args.clock == "cpu" else "")
+    write_result(args.out, name, out, markdown(out, list(impls)), args)
 
 
-def markdown(out: dict) -> str:
+LABELS = {"edgefuse_eager": "edgefuse eager", "edgefuse_torch_labels": "+ labels (torch backend)",
+          "edgefuse_ort": "edgefuse ORT fp32", "edgefuse_ort_int8": "edgefuse ORT int8"}
+
+
+def markdown(out: dict, impls: list[str]) -> str:
     m = out["machine"]
-    lines = [f"# edgefuse vs the official DynMM code, {out['input_size'][0]}x{out['input_size'][1]}", "",
+    ours = [n for n in impls if n != "official"]
+    ort_names = list(out["precision"])
+    h, w = out["input_size"]
+    lines = [f"# edgefuse vs the official DynMM code: {out['model']}, {h}x{w}", "",
              f"`{out['command']}` - {m['date']}, {m.get('cpu_model', m['processor'])}, {m['cpu_count']} cores, "
              f"torch {m.get('torch')}, {out['threads']} threads, {out['clock']} time, {out['rounds']} alternating "
-             f"rounds (medians); "
-             f"load average {out['load_before'][0]:.1f} before, {out['load_after'][0]:.1f} after.", "",
-             "| path | official GMAC | official ms | edgefuse GMAC | edgefuse eager ms | + labels (torch backend) ms "
-             "| edgefuse ORT ms | official / eager | official / ORT |",
-             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             f"rounds (medians); load average {out['load_before'][0]:.1f} before, {out['load_after'][0]:.1f} after.", "",
+             "| path | official GMAC | official ms | edgefuse GMAC | " + " | ".join(f"{LABELS[n]} ms" for n in ours)
+             + " | " + " | ".join(f"official / {LABELS[n].replace('edgefuse ', '')}" for n in ours) + " |",
+             "|---:|" + "---:|" * (3 + 2 * len(ours))]
     for r in out["rows"]:
         lines.append(f"| {r['path']} | {r['official_gmac']:.1f} | {r['official_ms']:.0f} | {r['edgefuse_gmac']:.1f} | "
-                     f"{r['edgefuse_eager_ms']:.0f} | {r['edgefuse_torch_labels_ms']:.0f} | {r['edgefuse_ort_ms']:.0f} | "
-                     f"x{r['official_over_eager']:.2f} | x{r['official_over_ort']:.2f} |")
+                     + " | ".join(f"{r[n + '_ms']:.0f}" for n in ours) + " | "
+                     + " | ".join(f"x{r['official_over_' + n]:.2f}" for n in ours) + " |")
+    d = out["dynamic"]
+    mix = "/".join(f"{100 * x:.0f}" for x in d["mix"])
+    lines += ["", f"**Path mix** {mix}% ({d['mix_source']}; {d['gmac']:.1f} GMAC per frame): official "
+                  f"{d['ms']['official']:.0f} ms per frame (it computes every path whatever the gate says); "
+              + "; ".join(f"{LABELS[n]} {d['ms'][n]:.0f} ms (official / it = x{d['official_over'][n]:.2f})" for n in ours)
+              + "."]
+    p = out["peak"]
+    lines += ["", "## Distance to the silicon", "",
+              f"Peak of {p['cores']} core(s): {p['model']}, {p['ghz']:.2f} GHz ({p['ghz_source']}), {p['units']} x "
+              f"{p['vector_bits']}-bit vector units{' with VNNI' if p['vnni'] else ', no VNNI'}: fp32 "
+              f"{p['fp32_gmacs']:.1f} GMAC/s, int8 {p['int8_gmacs']:.1f} GMAC/s (benchmarks/_peak.py says how). "
+              "ONNX Runtime's own GEMM on this machine (1024^3, best of 8): "
+              + ", ".join(f"{k} {v:.1f} GMAC/s" for k, v in out["gemm_ceiling_gmacs"].items()) + ".", "",
+              "| path | " + " | ".join(f"{LABELS[n]} GMAC/s | of peak | of GEMM" for n in ort_names) + " |",
+              "|---:|" + "---:|" * (3 * len(ort_names))]
+    for r in out["rows"]:
+        lines.append(f"| {r['path']} | " + " | ".join(
+            f"{r[n + '_gmacs']:.1f} | {100 * r[n + '_of_peak']:.0f}% | {100 * r[n + '_of_gemm']:.0f}%" for n in ort_names)
+            + " |")
+    lines += ["", "GMAC/s = the path's MAdds (stem/gate + path, convolutions and matmuls) / its time: element-wise, "
+                  "pooling, resize and layout work count as time without MAdds."]
     e = out["equal_work"]
-    lines += ["", f"At equal work (full path, logits out as the official forward): edgefuse eager "
-                  f"{e['edgefuse_eager_full_ms']:.0f} ms vs official {e['official_ms']:.0f} ms (eager / official = "
-                  f"{e['eager_over_official']:.3f}); with the labels the torch backend returns, "
-                  f"{e['edgefuse_torch_labels_full_ms']:.0f} ms. eager and ORT times cover stem/gate + path."]
+    if "edgefuse_eager_full_ms" in e:
+        lines += ["", f"At equal work (full path, logits out as the official forward): edgefuse eager "
+                      f"{e['edgefuse_eager_full_ms']:.0f} ms vs official {e['official_ms']:.0f} ms (eager / official = "
+                      f"{e['eager_over_official']:.3f}); with the labels the torch backend returns, "
+                      f"{e['edgefuse_torch_labels_full_ms']:.0f} ms. eager and ORT times cover stem/gate + path."]
     return "\n".join(lines) + "\n"
 
 
