@@ -11,9 +11,11 @@ Groups (by the operator ORT actually ran after its graph optimisations):
   - quantise / dequantise: QuantizeLinear, DequantizeLinear (pairs left around float ops);
   - layout: Transpose, ReorderInput / ReorderOutput (NCHW <-> NHWC / NCHWc conversions);
   - resize: Resize / Upsample; add: Add, QLinearAdd, Sum; argmax; other.
-A convolution's MAdds come from the shapes the profile records (output elements x input
-channels per group x kernel area), so the GMAC/s column is the kernels' own speed; the frame's
-speed (all time) is in benchmarks/vs_official.py. Writes
+The conv GMAC/s column is the path graph's MAdds (the manifest's count: convolutions and
+matmuls) over the time of its convolution kernels alone, i.e. the kernels' own speed (the
+profile cannot give per-node MAdds: int8 kernels run on pre-packed weights whose recorded
+shape is not the kernel's); the frame's speed (all time) is in benchmarks/vs_official.py.
+`outside kernels` is the run's time not in any node (session overhead, allocation). Writes
 benchmarks/results/int8_profile_<model>_<H>x<W>.{json,md}.
 """
 
@@ -45,20 +47,6 @@ GROUPS = {
 GROUP_OF = {op: g for g, ops in GROUPS.items() for op in ops}
 
 
-def conv_macs(args: dict) -> float:
-    """MAdds of one convolution from the profile's recorded shapes (0 when they are missing)."""
-    try:
-        ins = [next(iter(d.values())) for d in args["input_type_shape"]]
-        out = next(iter(args["output_type_shape"][0].values()))
-    except (KeyError, IndexError, StopIteration):
-        return 0.0
-    op = args.get("op_name", "")
-    weight = ins[3] if op == "QLinearConv" else ins[1]   # QLinearConv: x, x_scale, x_zp, w, ...
-    if len(weight) < 3:
-        return 0.0
-    return float(np.prod(out)) * float(np.prod(weight[1:]))
-
-
 def profile(file: Path, feeds: dict, runs: int, threads: int, prefix: str) -> dict:
     import onnxruntime as ort
 
@@ -78,25 +66,23 @@ def profile(file: Path, feeds: dict, runs: int, threads: int, prefix: str) -> di
     runs_us = []
     for e in events:
         if e.get("cat") == "Node" and e["name"].endswith("_kernel_time"):
-            node = per_node.setdefault(e["name"], {"op": e["args"].get("op_name", "?"), "us": [],
-                                                   "macs": 0.0})
+            node = per_node.setdefault(e["name"], {"op": e["args"].get("op_name", "?"), "us": []})
             node["us"].append(e["dur"])
-            if node["op"] in GROUPS["conv int8"] | GROUPS["conv float"] and not node["macs"]:
-                node["macs"] = conv_macs(e["args"])
         elif e.get("name") == "model_run":
             runs_us.append(e["dur"])
     groups: dict[str, dict[str, float]] = {}
     for node in per_node.values():
         ms = statistics.median(node["us"][-runs:]) / 1e3
-        g = groups.setdefault(GROUP_OF.get(node["op"], "other"), {"ms": 0.0, "macs": 0.0, "nodes": 0})
+        g = groups.setdefault(GROUP_OF.get(node["op"], "other"), {"ms": 0.0, "nodes": 0})
         g["ms"] += ms
-        g["macs"] += node["macs"]
         g["nodes"] += 1
     others: dict[str, float] = {}
     for node in per_node.values():
         if node["op"] not in GROUP_OF:
             others[node["op"]] = others.get(node["op"], 0.0) + statistics.median(node["us"][-runs:]) / 1e3
-    return {"run_ms": statistics.median(runs_us[-runs:]) / 1e3, "groups": groups,
+    run_ms = statistics.median(runs_us[-runs:]) / 1e3
+    groups["outside kernels"] = {"ms": max(run_ms - sum(g["ms"] for g in groups.values()), 0.0), "nodes": 0}
+    return {"run_ms": run_ms, "groups": groups,
             "other_ops_ms": dict(sorted(others.items(), key=lambda kv: -kv[1]))}
 
 
@@ -131,8 +117,9 @@ def main() -> None:
         for k in paths:
             for prec, b in bundles.items():
                 print(f"profiling path {k} {prec} ...", file=sys.stderr, flush=True)
-                result.setdefault(str(k), {})[prec] = profile(b.paths[k], feeds, args.runs, args.threads,
-                                                              str(Path(tmp) / f"p{k}{prec}"))
+                r = profile(b.paths[k], feeds, args.runs, args.threads, str(Path(tmp) / f"p{k}{prec}"))
+                r["path_madds"] = float(b.manifest.path(k).path_madds)
+                result.setdefault(str(k), {})[prec] = r
     peak = read_peak(cores=args.threads)
     ceiling = {p: gemm_ceiling(p, args.threads) for p in ("fp32", "int8")}
     out = {"machine": machine_info(), "model": m.model.get("name"), "input_size": [h, w], "threads": args.threads,
@@ -152,19 +139,19 @@ def markdown(out: dict) -> str:
              f"Peak: fp32 {p['fp32_gmacs']:.1f}, int8 {p['int8_gmacs']:.1f} GMAC/s ({p['ghz']:.2f} GHz, {p['units']} x "
              f"{p['vector_bits']}-bit units{', VNNI' if p['vnni'] else ', no VNNI'}); ONNX Runtime GEMM reaches "
              f"fp32 {out['gemm_ceiling_gmacs']['fp32']:.1f}, int8 {out['gemm_ceiling_gmacs']['int8']:.1f} GMAC/s here.", ""]
-    groups = list(GROUPS) + ["other"]
+    groups = list(GROUPS) + ["other", "outside kernels"]
     lines += ["| path | precision | run ms | " + " | ".join(groups) + " | conv GMAC/s (of peak) |",
               "|---:|---|---:|" + "---:|" * (len(groups) + 1)]
     for k, per in out["paths"].items():
         for prec, r in per.items():
             g = r["groups"]
-            conv = g.get("conv int8" if prec == "int8" else "conv float", {"ms": 0, "macs": 0})
-            gm = conv["macs"] / 1e9 / (conv["ms"] / 1e3) if conv["ms"] else 0.0
+            conv_ms = sum(g[n]["ms"] for n in ("conv int8", "conv float") if n in g)
+            gm = r["path_madds"] / 1e9 / (conv_ms / 1e3) if conv_ms else 0.0
             cells = [f"{g[n]['ms']:.0f} ({g[n]['ms'] / r['run_ms']:.0%})" if n in g else "-" for n in groups]
             lines.append(f"| {k} | {prec} | {r['run_ms']:.0f} | " + " | ".join(cells)
                          + f" | {gm:.1f} ({gm / p[prec + '_gmacs']:.0%}) |")
-    lines += ["", "Cells: ms (share of the run). conv GMAC/s: the int8 (or, for fp32, float) convolutions' MAdds "
-                  "over their own time. `other`: " + ", ".join(
+    lines += ["", "Cells: ms (share of the run). conv GMAC/s: the path's MAdds over its convolution kernels' time "
+                  "(int8 and float). `other`: " + ", ".join(
                       sorted({op for per in out["paths"].values() for r in per.values() for op in r["other_ops_ms"]}))
               + "."]
     return "\n".join(lines) + "\n"

@@ -320,7 +320,7 @@ def markdown(out: dict, impls: list[str]) -> str:
               f"Peak of {p['cores']} core(s): {p['model']}, {p['ghz']:.2f} GHz ({p['ghz_source']}), {p['units']} x "
               f"{p['vector_bits']}-bit vector units{' with VNNI' if p['vnni'] else ', no VNNI'}: fp32 "
               f"{p['fp32_gmacs']:.1f} GMAC/s, int8 {p['int8_gmacs']:.1f} GMAC/s (benchmarks/_peak.py says how). "
-              "ONNX Runtime's own GEMM on this machine (1024^3, best of 8): "
+              "ONNX Runtime's own GEMM on this machine (1024^3, best of 30): "
               + ", ".join(f"{k} {v:.1f} GMAC/s" for k, v in out["gemm_ceiling_gmacs"].items()) + ".", "",
               "| path | " + " | ".join(f"{LABELS[n]} GMAC/s | of peak | of GEMM" for n in ort_names) + " |",
               "|---:|" + "---:|" * (3 * len(ort_names))]
