@@ -297,7 +297,7 @@ def run(overrides: dict[str, Any], argv: list[str], name: str = "edgefuse") -> N
 
         node.create_timer(config.diagnostics_period, tick)
         transport.log("info", f"edgefuse: {config.bundle} ({config.backend}) on {config.rgb_topic}"
-                              f"{' + ' + config.depth_topic if config.use_depth else ' (RGB only)'}")
+                              f"{' + ' + config.depth_topic if config.use_depth else ' (RGB only)'}; {core.step_line}")
 
         def image_topics() -> list[str]:   # published by someone (the graph lists our subscriptions too)
             return [t for t, types in node.get_topic_names_and_types()

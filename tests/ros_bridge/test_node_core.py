@@ -71,7 +71,7 @@ def test_outputs_keep_the_header_and_the_camera_size(core):
     info = json.loads(tr.on(Topic.FRAME_INFO)[-1])
     assert info["stamp_ns"] == T0 + 2 * 33_333_337 and info["frame_id"] == FRAME_ID
     assert info["reason"] != "depth_fallback" and info["publish_delay_ms"] > 0
-    assert set(info["latency_ms"]) == {"capture", "gate", "path", "post", "total"}
+    assert set(info["latency_ms"]) == {"capture", "wait", "gate", "path", "post", "total"}
 
 
 def test_network_size_mask_and_scaled_camera_info(bundle_dir):
