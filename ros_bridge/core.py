@@ -9,8 +9,9 @@ fields out (docs/ros.md: a pure core and thin adapters).
 Callbacks only pair and store message references: decoding and inference run in the stage
 threads (runtime/stages.py: decoding and preparing of the next pair and publishing of the
 previous frame overlap inference; with `pipeline` off, one worker runs them in sequence),
-never in a subscription callback. The slot and the queue before inference keep only the
-newest item, so latency never builds up; each replaced item is a counted drop. A bad message
+never in a subscription callback. The slot keeps only the newest pair, and the pre stage
+takes it just in time for the engines (stages.Intake.JUST_IN_TIME), so latency never builds
+up; each replaced pair is a counted drop. A bad message
 (unsupported encoding, short buffer, sizes that do not match) is a throttled warning and a
 diagnostics count; the node goes on with the next frame.
 """
@@ -33,7 +34,7 @@ from edgefuse.ros_bridge.outputs import FrameInfoSink, Outlet, TopicSink
 from edgefuse.ros_bridge.sync import DepthState, NewestSlot, Pair, StampSync
 from edgefuse.runtime.processor import FrameResult
 from edgefuse.runtime.setup import make_policy, open_runtime
-from edgefuse.runtime.stages import PipelinedStep
+from edgefuse.runtime.stages import Intake, PipelinedStep
 
 # Why a frame ran without depth, for the warning (the health rule's own verdicts otherwise).
 _NO_DEPTH_WHY = {DepthState.TIMEOUT: "no depth message for {timeout:g} s",
@@ -126,7 +127,7 @@ class NodeCore:
         target = self._work
         if self.stages.pipeline:
             self.stages.apply()
-            self.step = PipelinedStep(self.processor, self._feed, newest_only=True, on_error=self._failed,
+            self.step = PipelinedStep(self.processor, self._feed, Intake.JUST_IN_TIME, on_error=self._failed,
                                       on_drop=lambda: self.diagnostics.count("dropped"),
                                       name="edgefuse").start()
             target = self._post_loop
@@ -147,7 +148,7 @@ class NodeCore:
     @property
     def step_line(self) -> str:
         """How frames are processed (pipelined or not, the thread split), for the start-up line."""
-        return self.stages.describe(newest_only=True if self.stages.pipeline else None)
+        return self.stages.describe(Intake.JUST_IN_TIME if self.stages.pipeline else None)
 
     def wait_for_input(self, timeout_s: float) -> bool:
         """True once a colour image arrived (within `timeout_s`; 0 waits forever)."""

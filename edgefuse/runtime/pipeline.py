@@ -6,8 +6,8 @@ By default the step is pipelined (`stages.py`: the source is read and frames pre
 thread, the engines run in another, sinks are written in the caller's), so a frame's
 preparing and writing overlap the next / previous frame's inference; `--no-pipeline` runs
 them one after the other. A live source or `--realtime` playback keeps only the newest
-prepared frame (the others are counted as dropped); a recording played as fast as possible
-loses none and keeps their order.
+frame (the others are counted as dropped: `stages.Intake`); a recording played as fast as
+possible loses none and keeps their order.
 
 Per-stage latency is measured with `time.perf_counter`. A robot runs all day, so the loop
 never dies on a bad frame (the frame policy in `frames.py` resizes, zeroes or skips it,
@@ -33,7 +33,7 @@ from typing import Any
 from edgefuse.errors import ConfigError, EdgefuseError
 from edgefuse.runtime.setup import RuntimeConfig, open_runtime
 from edgefuse.runtime.sinks import JsonlSink, MaskSink, Sink, StopRequested, VideoSink, WindowSink
-from edgefuse.runtime.stages import PipelinedStep, StageConfig
+from edgefuse.runtime.stages import Intake, PipelinedStep, StageConfig
 from edgefuse.runtime.summary import RunSummary
 
 log = logging.getLogger(__name__)
@@ -260,17 +260,20 @@ class Pipeline:
             self._account(result)
 
     @property
-    def newest_only(self) -> bool:
-        """Live frames (a camera, --realtime playback) keep only the newest; a recording
-        played as fast as possible loses none."""
-        return bool(getattr(self.source, "is_live", False) or self.config.realtime)
+    def intake(self) -> Intake:
+        """A live camera keeps its newest frames itself: take one just in time for the engines.
+        --realtime playback drops nothing itself: prepare each, keep the newest. A recording
+        played as fast as possible: every frame, in order."""
+        if getattr(self.source, "is_live", False):
+            return Intake.JUST_IN_TIME
+        return Intake.NEWEST if self.config.realtime else Intake.EVERY
 
     def run(self) -> RunSummary:
         s = self.summary
         start = time.perf_counter()
         processor = self.runtime.processor(self.sinks)
         stages = self.config.stage_config()
-        s.step = stages.describe(self.newest_only if stages.pipeline else None)
+        s.step = stages.describe(self.intake if stages.pipeline else None)
         try:
             with self.runner, self.source:
                 start = time.perf_counter()   # FPS counts frames, not engine loading
@@ -280,7 +283,7 @@ class Pipeline:
                 feed = self._feed(frames)
                 if stages.pipeline:
                     stages.apply()
-                    step = PipelinedStep(processor, feed, self.newest_only, on_error=self._failed,
+                    step = PipelinedStep(processor, feed, self.intake, on_error=self._failed,
                                          wake=getattr(self.source, "close", None), name="edgefuse-run")
                     try:
                         with step:

@@ -8,11 +8,20 @@ is set by the slowest stage, not by the sum:
 
     feed + pre (thread) -> [A: one] -> infer (thread) -> [B: one] -> post (caller's thread)
 
-Both queues hold one item. A is newest-only for live inputs (a camera, the ROS node,
-`--realtime` playback): a newer prepared frame replaces one the engines have not taken yet
-and counts a drop, so latency never builds up. For a recording played as fast as possible
-A blocks instead: no frame is lost and the order is kept. B always blocks: every output is
-written. `post` runs in the caller's thread, so Ctrl-C lands there and an OpenCV window
+Both queues hold one item. How frames enter (`Intake`):
+
+- EVERY (a recording played as fast as possible): A blocks; no frame is lost, order kept.
+- JUST_IN_TIME (a live camera, the ROS node: sources that keep only their newest frames
+  themselves): `pre` takes the source's newest frame only when the engines are about to be
+  free, timed so it is ready as the shortest recent inference ends. Preparing every camera
+  frame would take a core's share from the engines on a small CPU (at 480x640 frames
+  arriving at 40 Hz it did: inference 34 -> 47 ms, benchmarks/pipeline.py), and a frame
+  prepared early waits, which adds latency; the camera's buffer (the node's slot) drops
+  and counts the frames never taken.
+- NEWEST (`--realtime` playback, whose pacing drops nothing): `pre` prepares each frame; a
+  newer one replaces a prepared frame the engines have not taken yet and counts a drop.
+
+B always blocks: every output is written. `post` runs in the caller's thread, so Ctrl-C lands there and an OpenCV window
 (`--show`) is drawn from the thread that made it.
 
 A frame that raises in a stage is counted, handed to `on_error` and skipped; the stage goes
@@ -28,10 +37,12 @@ they leave idle between frames go to the other stages instead of being burnt wai
 
 from __future__ import annotations
 
+import enum
 import logging
 import os
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -46,6 +57,14 @@ STAGE_NAMES = ("pre", "infer", "post")
 # How often a blocked stage re-checks for a stop (seconds): the bound on how long stop() waits
 # for a thread that sits in an empty or full queue.
 _POLL_S = 0.05
+
+
+class Intake(str, enum.Enum):
+    """How frames enter the pipelined step (see the module's docstring)."""
+
+    EVERY = "every"                  # blocking: no loss, order kept (offline playback)
+    JUST_IN_TIME = "just_in_time"    # the source's newest, when the engines need one (live)
+    NEWEST = "newest"                # each frame prepared, newest kept (paced playback)
 
 
 @dataclass
@@ -73,15 +92,19 @@ class StageConfig:
             return
         cv2.setNumThreads(self.opencv_threads)
 
-    def describe(self, newest_only: bool | None = None) -> str:
+    def describe(self, intake: Intake | None = None) -> str:
         """The split in one line, for the run summary and the node's start-up line."""
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
         ort = f"ORT intra-op {self.ort_threads}" if self.ort_threads else "ORT intra-op default (one per core)"
         if not self.pipeline:
             return f"sequential per-frame step: {ort}, no spinning; {cores} cores"
-        queue = "" if newest_only is None else (", newest-only input" if newest_only else ", blocking input")
+        queue = "" if intake is None else f", {_INTAKE_WORDS[intake]}"
         cv = f"OpenCV {self.opencv_threads}" if self.opencv_threads else "OpenCV default"
         return f"pipelined per-frame step (pre | infer | post threads{queue}): {ort}, no spinning, {cv}; {cores} cores"
+
+
+_INTAKE_WORDS = {Intake.EVERY: "every frame, in order", Intake.JUST_IN_TIME: "newest frame, just in time",
+                 Intake.NEWEST: "newest prepared frame kept"}
 
 
 class Handoff:
@@ -132,6 +155,13 @@ class Handoff:
                 self._cond.notify_all()
             return item, dropped
 
+    def wait_empty(self) -> bool:
+        """Wait until the item was taken; False once closed."""
+        with self._cond:
+            while self._item is not self._EMPTY and not self._closed:
+                self._cond.wait(_POLL_S)
+            return not self._closed
+
     def close(self) -> None:
         with self._cond:
             self._closed = True
@@ -166,21 +196,25 @@ class PipelinedStep:
     the caller's thread (it runs `post`). `on_error(stage, exc)` hears of each failed frame;
     `on_drop()` of each frame the newest-only queue discarded."""
 
-    def __init__(self, processor: FrameProcessor, feed: Feed, newest_only: bool,
+    def __init__(self, processor: FrameProcessor, feed: Feed, intake: Intake,
                  on_error: Callable[[str, Exception], None] | None = None,
                  on_drop: Callable[[], None] | None = None, wake: Callable[[], None] | None = None,
                  name: str = "edgefuse") -> None:
         self.processor = processor
         self.feed = feed
-        self.newest_only = newest_only
+        self.intake = Intake(intake)
         self.on_error = on_error
         self.wake = wake        # called when a stop finds the feed still blocked (closes the source)
         self.name = name
-        self.to_infer = Handoff(newest_only, on_drop)
+        self.to_infer = Handoff(self.intake is not Intake.EVERY, on_drop)
         self.to_post = Handoff(newest_only=False)
         self.stats = {k: StageStats() for k in STAGE_NAMES}
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        # JUST_IN_TIME: when the engines took their frame, and recent times to plan the next by
+        self._infer_began: float | None = None
+        self._infer_s: deque[float] = deque(maxlen=16)
+        self._prepare_s: deque[float] = deque(maxlen=16)
 
     # --- lifecycle ---
     def start(self) -> PipelinedStep:
@@ -238,6 +272,9 @@ class PipelinedStep:
 
     def _pre_loop(self) -> None:
         while not self._stop.is_set():
+            if self.intake is Intake.JUST_IN_TIME and not self._wait_for_the_engines():
+                return
+            t0 = time.perf_counter()
             try:
                 got = self.feed()
             except StopIteration:
@@ -249,8 +286,23 @@ class PipelinedStep:
             if got is None:
                 continue
             staged = self._timed("pre", self.processor.pre, *got)
+            self._prepare_s.append(time.perf_counter() - t0)
             if staged is not None:
                 self.to_infer.put(staged)
+
+    def _wait_for_the_engines(self) -> bool:
+        """JUST_IN_TIME: return when a frame read now is ready as the engines come free: after
+        they took the last one, less the longest recent read + prepare before the shortest
+        recent inference ends (the shortest: a dynamic network's cheap path must not wait)."""
+        if not self.to_infer.wait_empty():
+            return False
+        began = self._infer_began
+        if began is None or not self._infer_s or not self._prepare_s:
+            return True
+        delay = began + min(self._infer_s) - max(self._prepare_s) - time.perf_counter()
+        if delay > 0:
+            self._stop.wait(delay)
+        return not self._stop.is_set()
 
     def _infer_loop(self) -> None:
         carried = 0   # drops before a frame that then failed: recorded with the next one
@@ -264,7 +316,9 @@ class PipelinedStep:
                 self.to_post.put(item, last=True)
                 return
             carried += dropped
+            self._infer_began = t0 = time.perf_counter()
             staged = self._timed("infer", self.processor.infer, item, carried)
+            self._infer_s.append(time.perf_counter() - t0)
             if staged is not None:
                 carried = 0
                 self.to_post.put(staged)

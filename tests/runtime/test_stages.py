@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from edgefuse.runtime.pipeline import Pipeline, RunConfig
-from edgefuse.runtime.stages import Handoff, PipelinedStep, StageConfig
+from edgefuse.runtime.stages import Handoff, Intake, PipelinedStep, StageConfig
 
-from runtime_fakes import ListSource, make_frame
+from runtime_fakes import SIZE, ListSource, make_frame
 
 
 class Collect:
@@ -31,19 +31,41 @@ class Collect:
         pass
 
 
-class LiveList(ListSource):
-    """A live camera over a list: one frame every `period_s`, faster than inference."""
+class LiveCamera:
+    """A live camera over a list: a capture thread (the sources' own LiveCapture) takes a
+    frame every `period_s` into a one-frame buffer; an older frame not yet read is dropped."""
 
+    name = "camera"
     is_live = True
 
-    def __init__(self, items, period_s: float) -> None:
-        super().__init__(items)
+    def __init__(self, frames, period_s: float) -> None:
+        from edgefuse.cameras.live import LiveCapture
+
+        self.frames = iter(frames)
         self.period_s = period_s
+        self.capture = LiveCapture(self._grab, queue_size=1)
+
+    def _grab(self):
+        from edgefuse.cameras.live import EndOfStream
+
+        time.sleep(self.period_s)
+        frame = next(self.frames, None)
+        if frame is None:
+            raise EndOfStream
+        return frame
+
+    @property
+    def dropped(self) -> int:
+        return self.capture.dropped
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.capture.stop()
 
     def __iter__(self):
-        for item in super().__iter__():
-            time.sleep(self.period_s)
-            yield item
+        return iter(self.capture)
 
 
 def _run(bundle_dir, source, sink, **kw):
@@ -68,23 +90,42 @@ def test_pipelined_outputs_equal_sequential_in_order_none_dropped(bundle_dir):
                {k: rb[k] for k in ("path", "gate_choice", "reason", "dropped")}
     assert pip.outputs[3][2]["reason"] == "depth_fallback"
     assert s_pip.pipeline["dropped"]["before_infer"] == 0
-    assert "pipelined" in s_pip.step and "blocking input" in s_pip.step and "sequential" in s_seq.step
+    assert "pipelined" in s_pip.step and "every frame, in order" in s_pip.step and "sequential" in s_seq.step
     assert _stage_threads() == []
 
 
-def test_live_source_keeps_the_newest_and_counts_drops(bundle_dir):
-    """Frames every 2 ms and a post stage of 40 ms: the queue before inference drops."""
-    n = 40
-    sink = Collect(delay_s=0.04)
-    summary = _run(bundle_dir, LiveList([make_frame(i) for i in range(n)], 0.002), sink)
+def test_live_camera_is_read_just_in_time_and_its_drops_counted(bundle_dir):
+    """Frames every 3 ms, slower inference: the pre stage reads the camera's newest frame
+    only when the engines need one (it prepares no frame it then drops); the camera's
+    buffer drops the rest, and every frame is written or counted."""
+    n = 60
+    sink = Collect()
+    summary = _run(bundle_dir, LiveCamera([make_frame(i) for i in range(n)], 0.003), sink)
     got = [o[0] for o in sink.outputs]
-    assert got == sorted(got) and got[0] == 0                      # in order, newest first out
-    assert summary.dropped == summary.pipeline["dropped"]["before_infer"] > 0
-    assert summary.frames + summary.dropped == n                  # each frame written or counted
-    assert sum(o[2]["dropped"] for o in sink.outputs) <= summary.dropped
-    assert "newest-only input" in summary.step
+    assert got == sorted(got) and len(got) == summary.frames
+    assert summary.dropped > 0 and summary.frames + summary.dropped == n
+    assert sum(o[2]["dropped"] for o in sink.outputs) == summary.dropped
+    report = summary.pipeline
+    assert report["stages"]["pre"]["frames"] == summary.frames and report["dropped"]["before_infer"] == 0
+    assert "just in time" in summary.step
     r = summary.rate()
     assert r["output_hz"] > 0 and r["ratio"] is not None
+
+
+def test_realtime_playback_keeps_the_newest_prepared_frame(bundle_dir, tiny_dataset):
+    """--realtime playback (a folder at 30 Hz) drops nothing itself: with a post stage of
+    80 ms the queue before inference keeps the newest prepared frame and counts the ones it
+    replaced."""
+    n = 24
+    root = tiny_dataset(frames=n, size=SIZE)
+    sink = Collect(delay_s=0.08)
+    summary = _run(bundle_dir, None, sink, camera=f"folder:{root}", realtime=True)
+    got = [o[0] for o in sink.outputs]
+    assert got == sorted(got) and got[0] == 0
+    assert summary.dropped == summary.pipeline["dropped"]["before_infer"] > 0
+    assert summary.frames + summary.dropped == n
+    assert sum(o[2]["dropped"] for o in sink.outputs) == summary.dropped
+    assert "newest prepared frame kept" in summary.step
 
 
 @pytest.mark.parametrize("stage", ["pre", "infer", "post"])
@@ -105,7 +146,7 @@ def test_a_failing_frame_in_any_stage_is_counted_and_skipped(bundle_dir, stage):
     frames = iter([(make_frame(i), time.perf_counter(), 0) for i in range(5)])
     errors = []
     with p.runner:
-        step = PipelinedStep(processor, lambda: next(frames), newest_only=False,
+        step = PipelinedStep(processor, lambda: next(frames), Intake.EVERY,
                              on_error=lambda s, e: errors.append((s, str(e))), name="edgefuse-test")
         with step:
             results = list(step.results())
@@ -127,7 +168,7 @@ def test_stop_joins_every_thread_of_an_endless_live_feed(bundle_dir):
         return make_frame(next(count)), time.perf_counter(), 0
 
     with p.runner:
-        step = PipelinedStep(processor, feed, newest_only=True, name="edgefuse-test").start()
+        step = PipelinedStep(processor, feed, Intake.JUST_IN_TIME, name="edgefuse-test").start()
         results = step.results()
         first = [next(results).frame.index for _ in range(3)]
         step.stop()
@@ -177,5 +218,5 @@ def test_stage_config_rejects_negative_opencv_threads_and_says_the_split():
 
     with pytest.raises(ConfigError, match="--opencv-threads"):
         StageConfig(opencv_threads=-1)
-    line = StageConfig(ort_threads=2).describe(newest_only=True)
+    line = StageConfig(ort_threads=2).describe(Intake.JUST_IN_TIME)
     assert "ORT intra-op 2" in line and "no spinning" in line and "OpenCV 1" in line and "cores" in line
