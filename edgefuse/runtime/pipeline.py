@@ -212,8 +212,11 @@ class Pipeline:
         log.debug("camera error: %s", exc)
 
     def _failed(self, stage: str, exc: Exception) -> None:
-        """A frame raised (a runner error, a sink that failed once): counted, logged, skipped."""
-        self.summary.failed += 1
+        """A frame raised (a sink that failed once, ...): counted, logged, skipped. An
+        EdgefuseError (a set-up the user must fix: no display for --show) ends the run
+        instead. Called from the stage threads too."""
+        with self._status_lock:
+            self.summary.failed += 1
         log.warning("frame failed in %s: %s: %s", stage, type(exc).__name__, exc)
 
     def _account(self, result: Any) -> None:
@@ -252,7 +255,7 @@ class Pipeline:
                 return
             try:
                 result = processor.process(frame, t_start=t0, dropped=dropped)
-            except StopRequested:
+            except (StopRequested, EdgefuseError):   # a stop, or a set-up the user must fix
                 raise
             except Exception as exc:  # noqa: BLE001 - one failing frame must not stop the run
                 self._failed("the per-frame step", exc)
@@ -284,7 +287,8 @@ class Pipeline:
                 if stages.pipeline:
                     stages.apply()
                     step = PipelinedStep(processor, feed, self.intake, on_error=self._failed,
-                                         wake=getattr(self.source, "close", None), name="edgefuse-run")
+                                         wake=getattr(self.source, "close", None), fatal=(EdgefuseError,),
+                                         name="edgefuse-run")
                     try:
                         with step:
                             for result in step.results():

@@ -25,7 +25,7 @@ B always blocks: every output is written. `post` runs in the caller's thread, so
 (`--show`) is drawn from the thread that made it.
 
 A frame that raises in a stage is counted, handed to `on_error` and skipped; the stage goes
-on with the next frame. What the feed raises (a camera that gave up, Ctrl-C in a source)
+on with the next frame (errors the caller names `fatal` end the run instead). What the feed raises (a camera that gave up, Ctrl-C in a source)
 reaches the caller after the frames before it, like `cameras/readahead.py`. `stop()` (or
 leaving the `with` block) joins every thread: none outlives the run.
 
@@ -199,12 +199,15 @@ class PipelinedStep:
     def __init__(self, processor: FrameProcessor, feed: Feed, intake: Intake,
                  on_error: Callable[[str, Exception], None] | None = None,
                  on_drop: Callable[[], None] | None = None, wake: Callable[[], None] | None = None,
-                 name: str = "edgefuse") -> None:
+                 fatal: tuple[type[BaseException], ...] = (), name: str = "edgefuse") -> None:
         self.processor = processor
         self.feed = feed
         self.intake = Intake(intake)
         self.on_error = on_error
         self.wake = wake        # called when a stop finds the feed still blocked (closes the source)
+        # Errors that end the run rather than the frame (`edgefuse run`: a sink that cannot
+        # work at all, e.g. --show without a display); raised in the caller, in order.
+        self.fatal = (StopRequested, *fatal)
         self.name = name
         self.to_infer = Handoff(self.intake is not Intake.EVERY, on_drop)
         self.to_post = Handoff(newest_only=False)
@@ -257,7 +260,7 @@ class PipelinedStep:
         t0 = time.perf_counter()
         try:
             return fn(*args)
-        except StopRequested:
+        except self.fatal:
             raise
         except Exception as exc:  # noqa: BLE001 - one failing frame must not stop the stage
             self.stats[stage].failed += 1
@@ -285,7 +288,11 @@ class PipelinedStep:
                 return
             if got is None:
                 continue
-            staged = self._timed("pre", self.processor.pre, *got)
+            try:
+                staged = self._timed("pre", self.processor.pre, *got)
+            except self.fatal as exc:
+                self.to_infer.put(_End(exc), last=True)
+                return
             self._prepare_s.append(time.perf_counter() - t0)
             if staged is not None:
                 self.to_infer.put(staged)
@@ -317,7 +324,11 @@ class PipelinedStep:
                 return
             carried += dropped
             self._infer_began = t0 = time.perf_counter()
-            staged = self._timed("infer", self.processor.infer, item, carried)
+            try:
+                staged = self._timed("infer", self.processor.infer, item, carried)
+            except self.fatal as exc:
+                self.to_post.put(_End(exc), last=True)
+                return
             self._infer_s.append(time.perf_counter() - t0)
             if staged is not None:
                 carried = 0

@@ -106,8 +106,11 @@ def render_summary(summary: RunSummary, console: Any) -> None:
             console.print(f"output {r['output_hz']:.1f} Hz = {r['ratio']:.2f} x 1 / mean inference "
                           f"({r['inference_ms']:.2f} ms = {r['inference_hz']:.1f} Hz)")
     if s.step:
-        drops = (s.pipeline or {}).get("dropped", {}).get("before_infer")
-        console.print(s.step + ("" if drops is None else f"; dropped before inference {drops}"))
+        console.print(s.step)
+    if s.pipeline:   # each stage thread's own time per frame: the slowest sets the output rate
+        busy = ", ".join(f"{k} {v['mean_ms']:.2f}" for k, v in s.pipeline["stages"].items() if v["mean_ms"] is not None)
+        console.print(f"stage threads busy per frame (ms): {busy}; dropped before inference "
+                      f"{s.pipeline['dropped']['before_infer']}")
     table = Table(title="per path (frame total latency)")
     for col in ("path", "count", "share", "p50 ms", "p90 ms", "p99 ms"):
         table.add_column(col, justify="right")

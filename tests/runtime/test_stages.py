@@ -220,3 +220,18 @@ def test_stage_config_rejects_negative_opencv_threads_and_says_the_split():
         StageConfig(opencv_threads=-1)
     line = StageConfig(ort_threads=2).describe(Intake.JUST_IN_TIME)
     assert "ORT intra-op 2" in line and "no spinning" in line and "OpenCV 1" in line and "cores" in line
+
+
+def test_run_flags_choose_the_step_and_the_summary_says_it(bundle_dir, capsys):
+    import json
+
+    from edgefuse.cli.main import main
+
+    for flag, words in (("--pipeline", "pipelined per-frame step"), ("--no-pipeline", "sequential per-frame step")):
+        assert main(["run", "--bundle", str(bundle_dir), "--frames", "3", "--threads", "1", flag, "--json"]) == 0
+        summary = json.loads(capsys.readouterr().out)
+        assert summary["frames"] == 3 and words in summary["step"] and "ORT intra-op 1" in summary["step"]
+        assert (summary["pipeline"] is not None) == (flag == "--pipeline")
+        assert summary["rate"]["ratio"] > 0
+    assert main(["run", "--bundle", str(bundle_dir), "--frames", "3", "--opencv-threads", "-1"]) == 2
+    assert "--opencv-threads" in capsys.readouterr().err
