@@ -124,15 +124,15 @@ class NodeCore:
         self._running = True
         if not worker:
             return
-        target = self._work
+        target, name = self._work, "edgefuse-inference"
         if self.stages.pipeline:
             self.stages.apply()
             self.step = PipelinedStep(self.processor, self._feed, Intake.JUST_IN_TIME, on_error=self._failed,
                                       on_drop=lambda: self.diagnostics.count("dropped"),
                                       name="edgefuse").start()
-            target = self._post_loop
+            target, name = self._post_loop, "edgefuse-post"
         # The worker runs the sequential step, or the pipelined step's post stage.
-        self._worker = threading.Thread(target=target, name="edgefuse-inference", daemon=True)
+        self._worker = threading.Thread(target=target, name=name, daemon=True)
         self._worker.start()
 
     def stop(self) -> None:
@@ -140,6 +140,7 @@ class NodeCore:
         self.slot.close()
         if self.step is not None:   # before the runner closes: the infer thread uses it
             self.step.stop()
+            self.step = None
         if self._worker is not None:
             self._worker.join(timeout=10.0)
             self._worker = None

@@ -13,7 +13,8 @@ Both queues hold one item. How frames enter (`Intake`):
 - EVERY (a recording played as fast as possible): A blocks; no frame is lost, order kept.
 - JUST_IN_TIME (a live camera, the ROS node: sources that keep only their newest frames
   themselves): `pre` takes the source's newest frame only when the engines are about to be
-  free, timed so it is ready as the shortest recent inference ends. Preparing every camera
+  free: after they take a frame it waits `delay`, adapted per frame so the next one is
+  ready just before they finish (`_plan`). Preparing every camera
   frame would take a core's share from the engines on a small CPU (at 480x640 frames
   arriving at 40 Hz it did: inference 34 -> 47 ms, benchmarks/pipeline.py), and a frame
   prepared early waits, which adds latency; the camera's buffer (the node's slot) drops
@@ -42,7 +43,6 @@ import logging
 import os
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -57,6 +57,13 @@ STAGE_NAMES = ("pre", "infer", "post")
 # How often a blocked stage re-checks for a stop (seconds): the bound on how long stop() waits
 # for a thread that sits in an empty or full queue.
 _POLL_S = 0.05
+# JUST_IN_TIME planning (PipelinedStep._plan): a prepared frame may wait this long for the
+# engines (a margin against jitter); a quarter of any longer wait is added to the delay
+# before the next read (slowly: a starved engine costs output rate, a waiting frame only
+# latency), while an engine wait is taken off it at once.
+_TARGET_S = 0.002
+_GAIN = 0.25
+_MAX_DELAY_S = 1.0
 
 
 class Intake(str, enum.Enum):
@@ -214,10 +221,9 @@ class PipelinedStep:
         self.stats = {k: StageStats() for k in STAGE_NAMES}
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
-        # JUST_IN_TIME: when the engines took their frame, and recent times to plan the next by
-        self._infer_began: float | None = None
-        self._infer_s: deque[float] = deque(maxlen=16)
-        self._prepare_s: deque[float] = deque(maxlen=16)
+        # JUST_IN_TIME: how long `pre` waits, after the engines took a frame, before it reads
+        # the next one (seconds; adapted per frame by `_plan`).
+        self.delay = 0.0
 
     # --- lifecycle ---
     def start(self) -> PipelinedStep:
@@ -277,7 +283,6 @@ class PipelinedStep:
         while not self._stop.is_set():
             if self.intake is Intake.JUST_IN_TIME and not self._wait_for_the_engines():
                 return
-            t0 = time.perf_counter()
             try:
                 got = self.feed()
             except StopIteration:
@@ -293,26 +298,31 @@ class PipelinedStep:
             except self.fatal as exc:
                 self.to_infer.put(_End(exc), last=True)
                 return
-            self._prepare_s.append(time.perf_counter() - t0)
             if staged is not None:
                 self.to_infer.put(staged)
 
     def _wait_for_the_engines(self) -> bool:
-        """JUST_IN_TIME: return when a frame read now is ready as the engines come free: after
-        they took the last one, less the longest recent read + prepare before the shortest
-        recent inference ends (the shortest: a dynamic network's cheap path must not wait)."""
+        """JUST_IN_TIME: return once the engines took the last frame and `delay` passed."""
         if not self.to_infer.wait_empty():
             return False
-        began = self._infer_began
-        if began is None or not self._infer_s or not self._prepare_s:
-            return True
-        delay = began + min(self._infer_s) - max(self._prepare_s) - time.perf_counter()
-        if delay > 0:
-            self._stop.wait(delay)
+        if self.delay > 0:
+            self._stop.wait(self.delay)
         return not self._stop.is_set()
+
+    def _plan(self, idle_since: float, prepared_at: float, taken_at: float) -> None:
+        """Adapt `delay` so the next frame is ready just before the engines come free: a frame
+        that waited for the engines (older than needed: latency) lengthens it a little; engines
+        that waited for a frame (output rate lost) shorten it by that wait at once. Feedback,
+        not a prediction from stage means: a dynamic network's paths differ in cost, and on a
+        shared CPU so do the stages."""
+        starved = max(0.0, prepared_at - idle_since)
+        aged = max(0.0, taken_at - prepared_at)
+        step = -starved if starved > 0 else _GAIN * (aged - _TARGET_S)
+        self.delay = min(max(0.0, self.delay + step), _MAX_DELAY_S)
 
     def _infer_loop(self) -> None:
         carried = 0   # drops before a frame that then failed: recorded with the next one
+        idle_since = time.perf_counter()
         while True:
             item, dropped = self.to_infer.take(_POLL_S)
             if item is Handoff._EMPTY:
@@ -322,14 +332,15 @@ class PipelinedStep:
             if isinstance(item, _End):
                 self.to_post.put(item, last=True)
                 return
+            if self.intake is Intake.JUST_IN_TIME:
+                self._plan(idle_since, item.t_prepared, time.perf_counter())
             carried += dropped
-            self._infer_began = t0 = time.perf_counter()
             try:
                 staged = self._timed("infer", self.processor.infer, item, carried)
             except self.fatal as exc:
                 self.to_post.put(_End(exc), last=True)
                 return
-            self._infer_s.append(time.perf_counter() - t0)
+            idle_since = time.perf_counter()
             if staged is not None:
                 carried = 0
                 self.to_post.put(staged)
@@ -353,5 +364,6 @@ class PipelinedStep:
 
     def report(self) -> dict[str, Any]:
         """Per stage: frames, failures, mean busy time; per queue: drops."""
-        return {"stages": {k: s.to_dict() for k, s in self.stats.items()},
-                "dropped": {"before_infer": self.to_infer.dropped}}
+        return {"intake": self.intake.value, "stages": {k: s.to_dict() for k, s in self.stats.items()},
+                "dropped": {"before_infer": self.to_infer.dropped},
+                **({"read_delay_ms": round(self.delay * 1e3, 3)} if self.intake is Intake.JUST_IN_TIME else {})}
