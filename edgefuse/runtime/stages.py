@@ -14,21 +14,21 @@ Both queues hold one item. How frames enter (`Intake`):
 - JUST_IN_TIME (a live camera, the ROS node: sources that keep only their newest frames
   themselves): `pre` takes the source's newest frame only when the engines are about to be
   free: after they take a frame it waits `delay`, adapted per frame so the next one is
-  ready just before they finish (`_plan`). Preparing every camera
-  frame would take a core's share from the engines on a small CPU (at 480x640 frames
-  arriving at 40 Hz it did: inference 34 -> 47 ms, benchmarks/pipeline.py), and a frame
-  prepared early waits, which adds latency; the camera's buffer (the node's slot) drops
-  and counts the frames never taken.
+  ready just before they finish (`_plan`). Preparing every camera frame instead takes a
+  core's share from the engines on a small CPU (480x640 frames at 40 Hz on 2 busy cores:
+  inference 34 -> 47 ms, benchmarks/pipeline.py), and a frame prepared early waits, which
+  adds latency. The camera's buffer (the node's slot) drops and counts the frames not taken.
 - NEWEST (`--realtime` playback, whose pacing drops nothing): `pre` prepares each frame; a
   newer one replaces a prepared frame the engines have not taken yet and counts a drop.
 
-B always blocks: every output is written. `post` runs in the caller's thread, so Ctrl-C lands there and an OpenCV window
-(`--show`) is drawn from the thread that made it.
+B always blocks: every output is written. `post` runs in the caller's thread, so Ctrl-C
+lands there and an OpenCV window (`--show`) is drawn from the thread that made it.
 
 A frame that raises in a stage is counted, handed to `on_error` and skipped; the stage goes
-on with the next frame (errors the caller names `fatal` end the run instead). What the feed raises (a camera that gave up, Ctrl-C in a source)
-reaches the caller after the frames before it, like `cameras/readahead.py`. `stop()` (or
-leaving the `with` block) joins every thread: none outlives the run.
+on with the next frame (errors the caller names `fatal` end the run instead). What the feed
+raises (a camera that gave up, Ctrl-C in a source) reaches the caller after the frames
+before it, like `cameras/readahead.py`. `stop()` (or leaving the `with` block) joins every
+thread: none outlives the run.
 
 Thread budget: ONNX Runtime's intra-op pool runs inside the infer thread; `pre` and `post`
 are one thread each. ORT's workers do not spin after a run (runners/ort.py), so the cores
