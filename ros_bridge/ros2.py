@@ -304,7 +304,11 @@ def run(overrides: dict[str, Any], argv: list[str], name: str = "edgefuse") -> N
                     if "sensor_msgs/msg/Image" in types and node.count_publishers(t) > 0]
 
         if check_startup(core, image_topics, alive=rclpy.ok, step=lambda: rclpy.spin_once(node, timeout_sec=0.05)):
-            rclpy.spin(node)
+            try:
+                rclpy.spin(node)
+            except Exception:   # noqa: BLE001 - a SIGINT / SIGTERM can shut the context down between
+                if rclpy.ok():  # spin's check and its next wait set (RCLError "context is not valid"):
+                    raise       # a normal stop; anything else is a real error
     except (KeyboardInterrupt, r["ExternalShutdownException"]):
         pass
     finally:
