@@ -3,7 +3,7 @@ with Fast DDS in .venv-ros2), fed 480x640 colour + aligned depth at camera rates
 
     python benchmarks/ros_node.py [--model dynmm-tiny-synth | --bundle DIR] [--ros 1 2]
         [--rates 15 30] [--seconds 20] [--size 480x640] [--threads 1] [--mask-color]
-        [--camera-qos reliable|best_effort] [--tag TAG]
+        [--camera-qos reliable|best_effort] [--no-pipeline] [--tag TAG]
 
 Per ROS, starts the node as a user does (`edgefuse ros --ros N`) and, in that ROS's own
 interpreter, a publisher of pre-rendered synthetic RGB-D frames (stamped with the time of
@@ -14,7 +14,10 @@ after a warm-up:
     subscriber;
   - the share of a frame spent converting and publishing messages (decoding + preparing,
     `capture`, and resizing + encoding + publishing the mask, `post`) against inference
-    (stem/gate + path). Goal (issues 12, 16): under 15% of the inference time, no drops at 30 Hz.
+    (stem/gate + path). Goal (issues 12, 16): under 15% of the inference time, no drops at 30 Hz;
+  - the output rate against 1 / mean inference and stamp-to-publish p99 / p50 (issue 19's
+    goals for the pipelined node, its default: >= 0.9 and <= 2 when the camera is faster
+    than inference). `--no-pipeline` runs the node's sequential step for comparison.
 ROS 2 runs with ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST and a ROS_DOMAIN_ID of its own: no
 discovery traffic leaves the machine. Writes benchmarks/results/ros_node_<model>[_<tag>].{json,md}
 with the command, machine, date and load.
@@ -78,7 +81,7 @@ def summarise(run: dict) -> dict:
     """The figures of one rate from what the feeder recorded."""
     sent, got, rec = run["sent"], run["masks"], run["infos"]
     seconds = run["seconds"]
-    lat = {k: [r["latency_ms"][k] for r in rec] for k in ("capture", "gate", "path", "post", "total")}
+    lat = {k: [r["latency_ms"].get(k, 0.0) for r in rec] for k in ("capture", "wait", "gate", "path", "post", "total")}
     lat["decode"] = [r["decode_ms"] for r in rec]
     lat["prepare"] = [c - d for c, d in zip(lat["capture"], lat["decode"])]
     inference = [g + p for g, p in zip(lat["gate"], lat["path"])]
@@ -99,6 +102,9 @@ def summarise(run: dict) -> dict:
         "convert_publish_share": share,
         "with_prepare_share": float((np.mean(convert) + np.mean(lat["prepare"])) / np.mean(inference)) if rec else None,
         "goal_met": share is not None and share < GOAL_SHARE,
+        # issue 19: output rate against what the engines alone could give, and no build-up
+        "output_over_inference_rate": len(got) / seconds * float(np.mean(inference)) / 1e3 if rec else None,
+        "stamp_to_publish_p99_over_p50": (_pct(delay, 99) / _pct(delay, 50)) if delay and _pct(delay, 50) else None,
         "path_mix": {str(k): int(v) for k, v in zip(*np.unique([r["path"] for r in rec], return_counts=True))},
     }
 
@@ -137,7 +143,8 @@ def run_ros(ros: str, a: argparse.Namespace, bundle: str, frames: Path, work: Pa
     node = None
     try:
         node = subprocess.Popen([python, "-m", "edgefuse.cli.main", "ros", "--bundle", bundle, "--ros", ros,
-                                 "--threads", str(a.threads), *args], env=env, stdout=node_log,
+                                 "--threads", str(a.threads), *(["--no-pipeline"] if a.no_pipeline else []),
+                                 *args], env=env, stdout=node_log,
                                 stderr=subprocess.STDOUT, start_new_session=True)
         cmd = [python, str(FEED), "--ros", ros, "--frames", str(frames), "--node", f"/{name}", "--seconds",
                str(a.seconds), "--warmup", str(a.warmup), "--camera-qos", a.camera_qos,
@@ -157,6 +164,7 @@ def run_ros(ros: str, a: argparse.Namespace, bundle: str, frames: Path, work: Pa
 
 def markdown(result: dict) -> str:
     lines = [f"# ROS node, ROS {' and '.join(result['ros'])}: {result['model']} ({result['size']} frames, "
+             f"{'pipelined' if result.get('pipeline', True) else 'sequential'} step, "
              f"{result['threads']} ORT thread(s), ROS 2 camera QoS {result['camera_qos']}"
              f"{', Fast DDS profile ' + Path(result['fastdds_profile']).name if result.get('fastdds_profile') else ''})",
              "",
@@ -164,15 +172,17 @@ def markdown(result: dict) -> str:
              f"{result['machine']['date']}, {result['machine'].get('cpu_model', '')} x{result['machine']['cpu_count']}, "
              f"load {result['load_before']} -> {result['load_after']}", "",
              "| ROS | rate | out Hz | drop rate | stamp->publish p50 / p99 ms | stamp->receipt p50 / p99 ms | "
-             "inference ms | convert+publish ms | share (goal < 15%) |",
-             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+             "inference ms | convert+publish ms | share (goal < 15%) | out / (1/inference) | p99/p50 |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for r in result["runs"]:
         f = (lambda v: "-" if v is None else f"{v:.1f}")
+        f2 = (lambda v: "-" if v is None else f"{v:.2f}")
         lines.append(f"| {r['ros']} | {r['rate_hz']:g} Hz | {r['output_rate_hz']:.1f} | {r['drop_rate']:.1%} | "
                      f"{f(r['stamp_to_publish_ms']['p50'])} / {f(r['stamp_to_publish_ms']['p99'])} | "
                      f"{f(r['stamp_to_receipt_ms']['p50'])} / {f(r['stamp_to_receipt_ms']['p99'])} | "
                      f"{f(r['inference_mean_ms'])} | {f(r['convert_publish_mean_ms'])} | "
-                     f"{r['convert_publish_share']:.1%} {'(met)' if r['goal_met'] else '(not met)'} |")
+                     f"{r['convert_publish_share']:.1%} {'(met)' if r['goal_met'] else '(not met)'} | "
+                     f"{f2(r.get('output_over_inference_rate'))} | {f2(r.get('stamp_to_publish_p99_over_p50'))} |")
     lines += ["", "With the preparing (resize to the bundle's input size, tensors) counted too: " + ", ".join(
         f"ROS {r['ros']} {r['rate_hz']:g} Hz {r['with_prepare_share']:.1%}" for r in result["runs"]) + " of the inference time.",
         "", "Stage means (ms): " + "; ".join(
@@ -180,7 +190,8 @@ def markdown(result: dict) -> str:
         for r in result["runs"]), "",
         "convert+publish = decode (colour + depth messages to arrays) + post (mask back to the camera size, "
         "encoding, publishing); prepare = capture - decode (checks, resize to the bundle's size, tensors); "
-        "inference = stem/gate + path."
+        "inference = stem/gate + path; wait = time in the pipelined step's queues; out / (1/inference): the "
+        "output rate against what the engines alone could give (goal >= 0.9 when the camera is faster)."
         + (" The load average was above the core count while this ran: the numbers are pessimistic."
            if max(result["load_before"][0], result["load_after"][0]) > result["machine"]["cpu_count"] else "")]
     return "\n".join(lines) + "\n"
@@ -202,6 +213,7 @@ def main() -> int:
     p.add_argument("--fastdds-profile", metavar="XML", help="ROS 2: a Fast DDS profile for the node and the camera "
                    "(FASTRTPS_DEFAULT_PROFILES_FILE), e.g. ros_bridge/packages/ros2/edgefuse_ros/config/"
                    "fastdds_shm_large_images.xml")
+    p.add_argument("--no-pipeline", action="store_true", help="the node's sequential step (default: pipelined)")
     p.add_argument("--tag", default="")
     a = p.parse_args()
 
@@ -228,10 +240,11 @@ def main() -> int:
 
     model = Path(str(load_bundle(bundle).manifest.source)).stem
     result = {"model": model, "size": a.size, "threads": a.threads, "ros": a.ros, "camera_qos": a.camera_qos,
+              "pipeline": not a.no_pipeline,
               "fastdds_profile": a.fastdds_profile,
               "mask_color_subscribed": a.mask_color, "goal_share": GOAL_SHARE, "load_before": load_before,
               "load_after": load_after, "machine": machine_info(), "runs": runs}
-    stem = f"ros_node_{model}" + (f"_{a.tag}" if a.tag else "")
+    stem = f"ros_node_{model}" + ("_sequential" if a.no_pipeline else "") + (f"_{a.tag}" if a.tag else "")
     write_result(RESULTS, stem, result, markdown(result), a)
     return 0
 

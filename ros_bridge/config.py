@@ -15,6 +15,7 @@ from edgefuse.errors import ConfigError
 
 if TYPE_CHECKING:
     from edgefuse.runtime.setup import RuntimeConfig
+    from edgefuse.runtime.stages import StageConfig
 
 
 class MaskSize(str, enum.Enum):
@@ -97,6 +98,10 @@ class NodeConfig:
     # depth_to_color registers it to colour here (issue 11).
     calibration: str = ""
     register_depth: bool = False
+    # The per-frame step pipelined (decode/prepare and publish overlap inference) or in sequence;
+    # opencv_threads: OpenCV's pool while pipelined (runtime/stages.py StageConfig).
+    pipeline: bool = True
+    opencv_threads: int = 1
 
     def __post_init__(self) -> None:
         positive = {"sync_slop": self.sync_slop, "depth_timeout": self.depth_timeout,
@@ -106,7 +111,7 @@ class NodeConfig:
             if not value > 0:
                 raise ConfigError(f"parameter {name} must be > 0, got {value}")
         for name, value in {"budget_ms": self.budget_ms, "input_timeout": self.input_timeout,
-                            "threads": self.threads}.items():
+                            "threads": self.threads, "opencv_threads": self.opencv_threads}.items():
             if value < 0:
                 raise ConfigError(f"parameter {name} must be >= 0, got {value}")
         if not 0.0 <= self.min_depth_valid <= 1.0:
@@ -170,3 +175,9 @@ class NodeConfig:
                              providers=self.providers, share_weights=self.share_weights,
                              on_mismatch=on_mismatch, checkpoint=self.checkpoint or None,
                              budget_ms=self.budget, min_depth_valid=self.min_depth_valid)
+
+    def stage_config(self) -> "StageConfig":
+        """How the per-frame step runs and its thread split (runtime/stages.py)."""
+        from edgefuse.runtime.stages import StageConfig
+
+        return StageConfig(pipeline=self.pipeline, ort_threads=self.threads, opencv_threads=self.opencv_threads)

@@ -1,13 +1,17 @@
 """The node without ROS: message fields in, the per-frame step of `edgefuse run`, message
 fields out (docs/ros.md: a pure core and thin adapters).
 
-    callbacks (any thread)              worker thread
-    on_color / on_depth -> StampSync -> NewestSlot -> decode -> FrameProcessor.process
-                                                               -> TopicSink, FrameInfoSink -> Transport
+    callbacks (any thread)              stage threads (parameter `pipeline`, default on)
+    on_color / on_depth -> StampSync -> NewestSlot -> decode + pre | infer | post
+                                                      -> TopicSink, FrameInfoSink -> Transport
     on_info (latest camera_info)       tick() -> /diagnostics
 
-Callbacks only pair and store message references: decoding and inference run in the worker,
-never in a subscription callback, and the slot keeps only the newest pair. A bad message
+Callbacks only pair and store message references: decoding and inference run in the stage
+threads (runtime/stages.py: decoding and preparing of the next pair and publishing of the
+previous frame overlap inference; with `pipeline` off, one worker runs them in sequence),
+never in a subscription callback. The slot keeps only the newest pair, and the pre stage
+takes it just in time for the engines (stages.Intake.JUST_IN_TIME), so latency never builds
+up; each replaced pair is a counted drop. A bad message
 (unsupported encoding, short buffer, sizes that do not match) is a throttled warning and a
 diagnostics count; the node goes on with the next frame.
 """
@@ -30,6 +34,7 @@ from edgefuse.ros_bridge.outputs import FrameInfoSink, Outlet, TopicSink
 from edgefuse.ros_bridge.sync import DepthState, NewestSlot, Pair, StampSync
 from edgefuse.runtime.processor import FrameResult
 from edgefuse.runtime.setup import make_policy, open_runtime
+from edgefuse.runtime.stages import Intake, PipelinedStep
 
 # Why a frame ran without depth, for the warning (the health rule's own verdicts otherwise).
 _NO_DEPTH_WHY = {DepthState.TIMEOUT: "no depth message for {timeout:g} s",
@@ -77,6 +82,8 @@ class NodeCore:
         self._dropped_seen = 0
         self._got_color = threading.Event()
         self._worker: threading.Thread | None = None
+        self.step: PipelinedStep | None = None
+        self.stages = config.stage_config()
         self._running = False
 
     def _calibrator(self, config: NodeConfig) -> Any:
@@ -115,17 +122,34 @@ class NodeCore:
         self.runner.__enter__()
         self.transport.publish(Topic.CLASSES, self.classes_json)
         self._running = True
-        if worker:
-            self._worker = threading.Thread(target=self._work, name="edgefuse-inference", daemon=True)
-            self._worker.start()
+        if not worker:
+            return
+        target, name = self._work, "edgefuse-inference"
+        if self.stages.pipeline:
+            self.stages.apply()
+            self.step = PipelinedStep(self.processor, self._feed, Intake.JUST_IN_TIME, on_error=self._failed,
+                                      on_drop=lambda: self.diagnostics.count("dropped"),
+                                      name="edgefuse").start()
+            target, name = self._post_loop, "edgefuse-post"
+        # The worker runs the sequential step, or the pipelined step's post stage.
+        self._worker = threading.Thread(target=target, name=name, daemon=True)
+        self._worker.start()
 
     def stop(self) -> None:
         self._running = False
         self.slot.close()
+        if self.step is not None:   # before the runner closes: the infer thread uses it
+            self.step.stop()
+            self.step = None
         if self._worker is not None:
             self._worker.join(timeout=10.0)
             self._worker = None
         self.runner.__exit__(None, None, None)
+
+    @property
+    def step_line(self) -> str:
+        """How frames are processed (pipelined or not, the thread split), for the start-up line."""
+        return self.stages.describe(Intake.JUST_IN_TIME if self.stages.pipeline else None)
 
     def wait_for_input(self, timeout_s: float) -> bool:
         """True once a colour image arrived (within `timeout_s`; 0 waits forever)."""
@@ -174,9 +198,22 @@ class NodeCore:
             if pair is not None:
                 self.handle(pair)
 
-    def handle(self, pair: Pair) -> FrameResult | None:
-        """Decode, run and publish one pair; None when it produced no output. Never raises
-        for a bad frame: it warns (throttled) and counts instead."""
+    def _post_loop(self) -> None:
+        """The pipelined step's post stage (publishing), then what the node does per output."""
+        assert self.step is not None
+        for result in self.step.results():
+            self._after(result)
+
+    def _feed(self) -> tuple[Frame, float, int] | None:
+        """The pipelined step's input: the newest pair, decoded (None: nothing yet or a bad
+        message, already reported); StopIteration once the node stops."""
+        if not self._running:
+            raise StopIteration
+        pair = self.slot.take(timeout=0.2)
+        return None if pair is None else self._decode(pair)
+
+    def _decode(self, pair: Pair) -> tuple[Frame, float, int] | None:
+        """The pair as a Frame, when its decoding began, and the slot's drops before it."""
         t_start = time.perf_counter()
         frame = self._frame(pair)
         if frame is None:
@@ -185,14 +222,31 @@ class NodeCore:
         # `capture` includes with the preparing: the benchmark tells conversion from both.
         frame.meta["record"] = {"queue_ms": round((t_start - pair.received) * 1e3, 4),
                                 "decode_ms": round((time.perf_counter() - t_start) * 1e3, 4)}
+        frame.meta["depth_state"] = pair.state
         dropped, self._dropped_seen = self.slot.dropped - self._dropped_seen, self.slot.dropped
+        return frame, t_start, dropped
+
+    def handle(self, pair: Pair) -> FrameResult | None:
+        """Decode, run and publish one pair in sequence; None when it produced no output.
+        Never raises for a bad frame: it warns (throttled) and counts instead."""
+        decoded = self._decode(pair)
+        if decoded is None:
+            return None
+        frame, t_start, dropped = decoded
         try:
             result = self.processor.process(frame, t_start=t_start, dropped=dropped)
         except Exception as exc:  # noqa: BLE001 - one failing frame must not stop the node
-            self.diagnostics.count("failed")
-            self._warn("inference", f"frame at stamp {pair.stamp_ns} failed: {type(exc).__name__}: {exc}")
+            self._failed("the per-frame step", exc, frame)
             return None
-        self._index += 1
+        return self._after(result)
+
+    def _failed(self, stage: str, exc: Exception, frame: Frame | None = None) -> None:
+        self.diagnostics.count("failed")
+        at = f"frame at stamp {frame.stamp_ns}" if frame is not None else "a frame"
+        self._warn("inference", f"{at} failed in {stage}: {type(exc).__name__}: {exc}")
+
+    def _after(self, result: FrameResult) -> FrameResult:
+        """What the node does with each result: diagnostics and throttled warnings."""
         if result.skipped:
             self.diagnostics.count("skipped")
             self._warn("skipped", f"{self.config.rgb_topic}: frame skipped ({result.health.describe()})")
@@ -200,11 +254,13 @@ class NodeCore:
         if result.note:   # an infeasible budget, said once (policy.BudgetCheck), named as the node's parameter
             self.transport.log("warn", result.note.message("budget_ms"))
         record = result.record
-        fallback = record["reason"] == "depth_fallback" and pair.state is not DepthState.DISABLED
-        self.diagnostics.frame(record["path"], result.latency_ms["total"], record.get("publish_delay_ms"), fallback)
+        state = result.frame.meta.get("depth_state", DepthState.PAIRED)
+        fallback = record["reason"] == "depth_fallback" and state is not DepthState.DISABLED
+        self.diagnostics.frame(record["path"], result.latency_ms["total"], record.get("publish_delay_ms"), fallback,
+                               stages=result.latency_ms)
         if fallback:
-            why = _NO_DEPTH_WHY.get(pair.state, "depth {issues} ({fraction:.0%} valid pixels; 0/NaN = no measurement)")
-            self._warn(f"depth_fallback:{pair.state.value}", f"{self.config.depth_topic}: " + why.format(
+            why = _NO_DEPTH_WHY.get(state, "depth {issues} ({fraction:.0%} valid pixels; 0/NaN = no measurement)")
+            self._warn(f"depth_fallback:{state.value}", f"{self.config.depth_topic}: " + why.format(
                 timeout=self.config.depth_timeout, slop=self.config.sync_slop, issues=result.health.describe(),
                 fraction=record["depth_valid_fraction"]) + "; running the RGB-only path")
         return result
@@ -235,6 +291,7 @@ class NodeCore:
             intrinsics = intrinsics_of(info)
         frame = Frame(rgb=rgb, depth=depth, timestamp=pair.stamp_ns * 1e-9, intrinsics=intrinsics, index=self._index,
                       meta=meta, stamp_ns=pair.stamp_ns, frame_id=str(pair.color.header.frame_id))
+        self._index += 1   # numbered where decoded: one thread decodes, in arrival order
         return frame if self.calibrator is None else self.calibrator(frame)
 
     # --- warnings --------------------------------------------------------------------------------

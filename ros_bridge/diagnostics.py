@@ -15,6 +15,8 @@ import numpy as np
 from edgefuse.ros_bridge.messages import KeyValues
 
 OK, WARN, ERROR = 0, 1, 2
+# Per-frame stage means reported: row -> the frame record's latency_ms keys summed into it.
+STAGE_ROWS = {"capture": ("capture",), "wait": ("wait",), "inference": ("gate", "path"), "post": ("post",)}
 
 
 class WarnThrottle:
@@ -67,6 +69,7 @@ class Diagnostics:
         self._paths: Counter[int] = Counter()
         self._latency: list[float] = []
         self._delay: list[float] = []
+        self._stages: dict[str, list[float]] = {k: [] for k in STAGE_ROWS}
 
     # --- events (any thread) ---
     def count(self, key: str, n: int = 1) -> None:
@@ -83,8 +86,13 @@ class Diagnostics:
             self._window["bad_input"] += 1
             self.totals["bad_input"] += 1
 
-    def frame(self, path: int, total_ms: float, delay_ms: float | None, depth_fallback: bool) -> None:
+    def frame(self, path: int, total_ms: float, delay_ms: float | None, depth_fallback: bool,
+              stages: dict[str, float] | None = None) -> None:
+        """One output; `stages`: its latency_ms (capture, wait, gate, path, post, ...)."""
         with self._lock:
+            if stages is not None:
+                for k, parts in STAGE_ROWS.items():
+                    self._stages[k].append(sum(stages.get(p, 0.0) for p in parts))
             self._window["frames_out"] += 1
             self.totals["frames_out"] += 1
             self._paths[path] += 1
@@ -107,6 +115,11 @@ class Diagnostics:
             silent = now - (self._last_color if self._last_color is not None else self._started)
             level, message = self._level(w, bad, silent)
             out = sum(paths.values())
+            means = {k: float(np.mean(v)) if v else None for k, v in self._stages.items()}
+            inference = means["inference"]
+            # Output rate against what the engines alone could give (1 / mean inference):
+            # near 1 when the pipelined step keeps the engines busy and the camera is faster.
+            ratio = (w["frames_out"] / span) * inference / 1e3 if inference else None
             values = [
                 ("input rate (Hz)", f"{w['color_in'] / span:.2f}"),
                 ("depth rate (Hz)", f"{w['depth_in'] / span:.2f}"),
@@ -121,6 +134,9 @@ class Diagnostics:
                 ("latency p99 (ms)", "-" if lat is None else f"{lat[1]:.2f}"),
                 ("stamp to publish p50 (ms)", "-" if delay is None else f"{delay[0]:.2f}"),
                 ("stamp to publish p99 (ms)", "-" if delay is None else f"{delay[1]:.2f}"),
+                ("mean ms: capture / wait / inference / post",
+                 " / ".join("-" if means[k] is None else f"{means[k]:.2f}" for k in STAGE_ROWS)),
+                ("output rate / (1 / mean inference)", "-" if ratio is None else f"{ratio:.2f}"),
                 ("path mix", ", ".join(f"{k}: {v / out:.0%}" for k, v in sorted(paths.items())) or "-"),
                 ("seconds since last image", f"{silent:.1f}"),
                 ("frames out (total)", str(self.totals["frames_out"])),

@@ -113,7 +113,7 @@ def run(overrides: dict[str, Any], argv: list[str], name: str = "edgefuse") -> N
         rospy.Subscriber(config.camera_info_topic, msgs["CameraInfo"], core.on_info, queue_size=1)
         rospy.Timer(rospy.Duration(config.diagnostics_period), lambda _event: core.tick())
         transport.log("info", f"edgefuse: {config.bundle} ({config.backend}) on {config.rgb_topic}"
-                              f"{' + ' + config.depth_topic if config.use_depth else ' (RGB only)'}")
+                              f"{' + ' + config.depth_topic if config.use_depth else ' (RGB only)'}; {core.step_line}")
         if check_startup(core, lambda: [t for t, ty in rospy.get_published_topics() if ty == "sensor_msgs/Image"],
                          alive=lambda: not rospy.is_shutdown()):
             rospy.spin()

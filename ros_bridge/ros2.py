@@ -297,14 +297,18 @@ def run(overrides: dict[str, Any], argv: list[str], name: str = "edgefuse") -> N
 
         node.create_timer(config.diagnostics_period, tick)
         transport.log("info", f"edgefuse: {config.bundle} ({config.backend}) on {config.rgb_topic}"
-                              f"{' + ' + config.depth_topic if config.use_depth else ' (RGB only)'}")
+                              f"{' + ' + config.depth_topic if config.use_depth else ' (RGB only)'}; {core.step_line}")
 
         def image_topics() -> list[str]:   # published by someone (the graph lists our subscriptions too)
             return [t for t, types in node.get_topic_names_and_types()
                     if "sensor_msgs/msg/Image" in types and node.count_publishers(t) > 0]
 
         if check_startup(core, image_topics, alive=rclpy.ok, step=lambda: rclpy.spin_once(node, timeout_sec=0.05)):
-            rclpy.spin(node)
+            try:
+                rclpy.spin(node)
+            except Exception:   # noqa: BLE001 - a SIGINT / SIGTERM can shut the context down between
+                if rclpy.ok():  # spin's check and its next wait set (RCLError "context is not valid"):
+                    raise       # a normal stop; anything else is a real error
     except (KeyboardInterrupt, r["ExternalShutdownException"]):
         pass
     finally:

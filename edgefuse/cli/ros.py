@@ -20,6 +20,9 @@ def ros(
     backend: Optional[str] = typer.Option(None, "--backend", help="ort (default), tensorrt or torch."),
     budget_ms: Optional[float] = typer.Option(None, "--budget-ms", help="Latency budget for stem/gate + path (ms)."),
     threads: Optional[int] = typer.Option(None, "--threads", help="ONNX Runtime intra-op threads (0: its default)."),
+    pipelined: Optional[bool] = typer.Option(None, "--pipeline/--no-pipeline",
+                                             help="Overlap decoding / inference / publishing (default: the node's "
+                                                  "`pipeline` parameter, on); --no-pipeline runs them in sequence."),
     calibration: Optional[str] = typer.Option(None, "--calibration",
                                               help="camera_info YAML (edgefuse calibrate): its intrinsics replace "
                                                    "camera_info's; with --register-depth its depth_to_color registers "
@@ -40,7 +43,7 @@ def ros(
     if unknown:   # usage error (exit 2): not an option of ours and not a ROS argument either
         ctx.fail(f"No such option: {unknown[0]} (ROS arguments are NAME:=VALUE remaps or follow --ros-args)")
     overrides = {"bundle": bundle, "backend": backend, "budget_ms": budget_ms, "threads": threads,
-                 "calibration": calibration, "register_depth": register_depth}
+                 "pipeline": pipelined, "calibration": calibration, "register_depth": register_depth}
     if seconds is not None and not check:
         ctx.fail("--seconds is an option of --check: edgefuse ros --check --seconds S")
     if check:

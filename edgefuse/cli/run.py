@@ -16,6 +16,11 @@ ON_MISMATCH_HELP = ("tensorrt only: what to do with an engine built by another T
                     "rebuild: rebuild it in memory from the bundle's ONNX graph at start-up (minutes on a "
                     "Jetson; the bundle's files are not changed).")
 
+PIPELINE_HELP = ("Overlap the per-frame stages (default): frame N+1 is read and prepared and frame N-1 written "
+                 "while frame N is in the engines, so the output rate is set by the slowest stage, not their "
+                 "sum. Live cameras and --realtime keep only the newest frame (drops counted); recordings lose "
+                 "none. --no-pipeline: one stage after the other.")
+
 
 def _status_printer():
     """Camera status lines (disconnect / retry / recovery) on stderr, so --json output stays clean."""
@@ -54,7 +59,10 @@ def run(
     bag_inputs: bool = typer.Option(False, "--bag-inputs", help="--save-bag: also write the input colour / depth / "
                                     "camera_info."),
     bag_storage: Optional[str] = typer.Option(None, "--bag-storage", help="--save-bag, ROS 2: mcap (default) or sqlite3."),
-    threads: int = typer.Option(0, "--threads", help="ONNX Runtime intra-op threads (0: its default)."),
+    threads: int = typer.Option(0, "--threads", help="ONNX Runtime intra-op threads (0: its default, one per core)."),
+    pipelined: bool = typer.Option(True, "--pipeline/--no-pipeline", help=PIPELINE_HELP),
+    opencv_threads: int = typer.Option(1, "--opencv-threads", help="OpenCV's threads while pipelined (the pre "
+                                       "stage's resizing / depth registration; 0: OpenCV's default)."),
     providers: str = typer.Option("auto", "--providers", help="ort only: auto, or e.g. cuda,cpu / tensorrt."),
     share_weights: bool = typer.Option(True, "--share-weights/--no-share-weights", help=SHARE_WEIGHTS_HELP),
     checkpoint: Optional[str] = typer.Option(None, "--checkpoint", help="torch only: the exporting checkpoint."),
@@ -83,7 +91,7 @@ def run(
                        budget_ms=budget_ms, min_depth_valid=min_depth_valid,
                        camera=camera, frames=frames, realtime=realtime, show=show, save_video=save_video,
                        save_masks=save_masks, log=log, on_status=_status_printer(), calibration=calibration,
-                       record=record)
+                       record=record, pipeline=pipelined, opencv_threads=opencv_threads)
     pipeline = Pipeline(config)
     if save_bag:
         # The bag holds exactly what the ROS node publishes, so its sink is the node's; the

@@ -2,6 +2,13 @@
 
     capture -> validate -> stem/gate -> choose path -> path engine -> labels -> sinks
 
+By default the step is pipelined (`stages.py`: the source is read and frames prepared in one
+thread, the engines run in another, sinks are written in the caller's), so a frame's
+preparing and writing overlap the next / previous frame's inference; `--no-pipeline` runs
+them one after the other. A live source or `--realtime` playback keeps only the newest
+frame (the others are counted as dropped: `stages.Intake`); a recording played as fast as
+possible loses none and keeps their order.
+
 Per-stage latency is measured with `time.perf_counter`. A robot runs all day, so the loop
 never dies on a bad frame (the frame policy in `frames.py` resizes, zeroes or skips it,
 and it is logged), a source that raises is re-opened with backoff, and Ctrl-C stops
@@ -26,6 +33,7 @@ from typing import Any
 from edgefuse.errors import ConfigError, EdgefuseError
 from edgefuse.runtime.setup import RuntimeConfig, open_runtime
 from edgefuse.runtime.sinks import JsonlSink, MaskSink, Sink, StopRequested, VideoSink, WindowSink
+from edgefuse.runtime.stages import Intake, PipelinedStep, StageConfig
 from edgefuse.runtime.summary import RunSummary
 
 log = logging.getLogger(__name__)
@@ -55,11 +63,17 @@ class RunConfig(RuntimeConfig):
     calibration: str | None = None
     # Live RealSense sources: also record the stream to this file (replay with bag:FILE).
     record: str | None = None
+    pipeline: bool = True             # overlap pre / infer / post (stages.py); False: in sequence
+    opencv_threads: int = 1           # OpenCV's pool while pipelined (0: its default)
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.frames is not None and self.frames < 0:
             raise ConfigError(f"--frames must be >= 0, got {self.frames}")
+        self.stage_config()
+
+    def stage_config(self) -> StageConfig:
+        return StageConfig(pipeline=self.pipeline, ort_threads=self.threads, opencv_threads=self.opencv_threads)
 
 
 def open_camera(spec: str, bundle: Any, frames: int | None, realtime: bool, calibration: Any = None,
@@ -197,34 +211,93 @@ class Pipeline:
         self.summary.source_errors += 1
         log.debug("camera error: %s", exc)
 
+    def _failed(self, stage: str, exc: Exception) -> None:
+        """A frame raised (a sink that failed once, ...): counted, logged, skipped. An
+        EdgefuseError (a set-up the user must fix: no display for --show) ends the run
+        instead. Called from the stage threads too."""
+        with self._status_lock:
+            self.summary.failed += 1
+        log.warning("frame failed in %s: %s: %s", stage, type(exc).__name__, exc)
+
+    def _account(self, result: Any) -> None:
+        s = self.summary
+        if result.skipped:
+            s.skipped += 1
+            frame = result.frame
+            log.warning("frame %s skipped: %s%s", frame.index, result.health.describe(),
+                        f" ({frame.error})" if frame.error else "")
+            return
+        s.add(result.output.path, result.latency_ms, result.output.record["reason"])
+        if result.note:   # an infeasible budget, said once, in this front end's words
+            log.warning("%s", result.note.message("--budget-ms"))
+
+    def _feed(self, frames: Iterator[Any]) -> Callable[[], tuple[Any, float, int]]:
+        """The next frame with when its capture began and the source's drops before it."""
+        seen = 0
+
+        def feed() -> tuple[Any, float, int]:
+            nonlocal seen
+            t0 = time.perf_counter()
+            frame = next(frames)   # StopIteration: the source ended
+            now = int(getattr(self.source, "dropped", 0))
+            dropped, seen = now - seen, now
+            self.summary.dropped += dropped
+            return frame, t0, dropped
+
+        return feed
+
+    def _run_sequential(self, processor: Any, feed: Callable[[], tuple[Any, float, int]]) -> None:
+        """`--no-pipeline`: the same three stages, one after the other, in this thread."""
+        while True:
+            try:
+                frame, t0, dropped = feed()
+            except StopIteration:
+                return
+            try:
+                result = processor.process(frame, t_start=t0, dropped=dropped)
+            except (StopRequested, EdgefuseError):   # a stop, or a set-up the user must fix
+                raise
+            except Exception as exc:  # noqa: BLE001 - one failing frame must not stop the run
+                self._failed("the per-frame step", exc)
+                continue
+            self._account(result)
+
+    @property
+    def intake(self) -> Intake:
+        """A live camera keeps its newest frames itself: take one just in time for the engines.
+        --realtime playback drops nothing itself: prepare each, keep the newest. A recording
+        played as fast as possible: every frame, in order."""
+        if getattr(self.source, "is_live", False):
+            return Intake.JUST_IN_TIME
+        return Intake.NEWEST if self.config.realtime else Intake.EVERY
+
     def run(self) -> RunSummary:
         s = self.summary
         start = time.perf_counter()
-        dropped_seen = 0
         processor = self.runtime.processor(self.sinks)
+        stages = self.config.stage_config()
+        s.step = stages.describe(self.intake if stages.pipeline else None)
         try:
             with self.runner, self.source:
                 start = time.perf_counter()   # FPS counts frames, not engine loading
                 frames = resilient_frames(self.source, self.config.max_source_errors,
                                           self.config.retry_backoff_s, self._source_error,
                                           self._camera_status)
-                while True:
-                    t0 = time.perf_counter()
-                    frame = next(frames, None)
-                    if frame is None:
-                        break
-                    dropped_now = int(getattr(self.source, "dropped", 0))
-                    dropped, dropped_seen = dropped_now - dropped_seen, dropped_now
-                    s.dropped += dropped
-                    result = processor.process(frame, t_start=t0, dropped=dropped)
-                    if result.skipped:
-                        s.skipped += 1
-                        log.warning("frame %s skipped: %s%s", frame.index, result.health.describe(),
-                                    f" ({frame.error})" if frame.error else "")
-                        continue
-                    s.add(result.output.path, result.latency_ms, result.output.record["reason"])
-                    if result.note:   # an infeasible budget, said once, in this front end's words
-                        log.warning("%s", result.note.message("--budget-ms"))
+                feed = self._feed(frames)
+                if stages.pipeline:
+                    stages.apply()
+                    step = PipelinedStep(processor, feed, self.intake, on_error=self._failed,
+                                         wake=getattr(self.source, "close", None), fatal=(EdgefuseError,),
+                                         name="edgefuse-run")
+                    try:
+                        with step:
+                            for result in step.results():
+                                self._account(result)
+                    finally:
+                        s.pipeline = step.report()
+                        s.dropped += step.to_infer.dropped
+                else:
+                    self._run_sequential(processor, feed)
         except (KeyboardInterrupt, StopRequested):
             s.interrupted = True
         finally:

@@ -13,6 +13,7 @@ import argparse
 import json
 import sys
 import time
+import zlib
 
 import numpy as np
 
@@ -45,7 +46,8 @@ def main() -> int:
         return {"stamp": [msg.header.stamp.secs, msg.header.stamp.nsecs], "frame_id": msg.header.frame_id,
                 "encoding": msg.encoding, "height": msg.height, "width": msg.width, "step": msg.step,
                 "bytes": len(msg.data), "max": int(max(msg.data)) if msg.encoding == "mono8" else None,
-                "min": int(min(msg.data)) if msg.encoding == "mono8" else None}
+                "min": int(min(msg.data)) if msg.encoding == "mono8" else None,
+                "crc32": zlib.crc32(msg.data) if msg.encoding == "mono8" else None}
 
     subscribers = [rospy.Subscriber(f"{a.node}/{name}", Image, lambda m, n=name: seen[n].append(image(m)),
                                     queue_size=100)

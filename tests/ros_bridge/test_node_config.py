@@ -54,7 +54,7 @@ def test_cli_passes_ros_arguments_through(monkeypatch, ros_args):
     calls = []
     monkeypatch.setattr(launcher, "run_node", lambda ros, overrides, args: calls.append((ros, overrides, args)))
     assert main(["ros", "--bundle", "b", "--budget-ms", "9", "--ros", "2", *ros_args]) == 0
-    assert calls == [("2", {"bundle": "b", "backend": None, "budget_ms": 9.0, "threads": None,
+    assert calls == [("2", {"bundle": "b", "backend": None, "budget_ms": 9.0, "threads": None, "pipeline": None,
                                "calibration": None, "register_depth": None}, ros_args)]
 
 

@@ -71,7 +71,7 @@ def test_outputs_keep_the_header_and_the_camera_size(core):
     info = json.loads(tr.on(Topic.FRAME_INFO)[-1])
     assert info["stamp_ns"] == T0 + 2 * 33_333_337 and info["frame_id"] == FRAME_ID
     assert info["reason"] != "depth_fallback" and info["publish_delay_ms"] > 0
-    assert set(info["latency_ms"]) == {"capture", "gate", "path", "post", "total"}
+    assert set(info["latency_ms"]) == {"capture", "wait", "gate", "path", "post", "total"}
 
 
 def test_network_size_mask_and_scaled_camera_info(bundle_dir):
@@ -169,20 +169,34 @@ def test_depth_timeout_runs_rgb_only_and_disabled_depth_is_no_warning(bundle_dir
 
 
 def test_worker_thread_publishes_and_stops(bundle_dir):
+    """The pipelined worker (the default) publishes what the sequential step computes, and
+    stopping joins every stage thread."""
+    import threading
+
+    seq, seq_tr = _core(bundle_dir, pipeline=False)
+    try:
+        expected = [_step(seq, i).record["path"] for i in range(3)]
+    finally:
+        seq.stop()
     core, tr = _core(bundle_dir)
     core.stop()
     core.start()                          # with the worker this time
+    assert "pipelined" in core.step_line and core.step is not None
     try:
-        ns = T0
-        core.on_depth(image_msg(depth_mm(0), "16UC1", ns))
-        core.on_color(image_msg(rgb(0), "rgb8", ns))
-        deadline = time.monotonic() + 20
-        while not tr.on(Topic.FRAME_INFO) and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert [m.header.stamp_ns for m in tr.on(Topic.MASK)] == [ns]
+        for i in range(3):
+            ns = T0 + i * 33_333_337
+            core.on_depth(image_msg(depth_mm(i), "16UC1", ns))
+            core.on_color(image_msg(rgb(i), "rgb8", ns))
+            deadline = time.monotonic() + 20
+            while len(tr.on(Topic.FRAME_INFO)) <= i and time.monotonic() < deadline:
+                time.sleep(0.01)
+        assert [m.header.stamp_ns for m in tr.on(Topic.MASK)] == [T0 + i * 33_333_337 for i in range(3)]
+        for got, want in zip(tr.on(Topic.MASK), seq_tr.on(Topic.MASK)):
+            np.testing.assert_array_equal(got.image.data, want.image.data)
+        assert [json.loads(i)["path"] for i in tr.on(Topic.FRAME_INFO)] == expected
     finally:
         core.stop()
-    assert core._worker is None
+    assert core._worker is None and not [t for t in threading.enumerate() if t.name.startswith("edgefuse")]
 
 
 # --- the parts on their own ---------------------------------------------------------------------

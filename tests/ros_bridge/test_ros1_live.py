@@ -33,7 +33,7 @@ def _ns(stamp):
     return stamp[0] * 1_000_000_000 + stamp[1]
 
 
-def test_masks_carry_input_header_and_sizes(ros1_env, live_node):
+def test_masks_carry_input_header_and_sizes(ros1_env, live_node, bundle_dir):
     seen = run_probe(ros1_env, "--node", "/edgefuse_live", "--frames", "12", "--rate", "10", "--size", f"{H}x{W}")
     sent, masks = seen["sent"], seen["mask"]
     assert len(masks) >= 6, live_node.output()[-3000:]     # 10 Hz: the node keeps up (drops are counted)
@@ -55,6 +55,34 @@ def test_masks_carry_input_header_and_sizes(ros1_env, live_node):
     assert diag and diag[0]["name"] == "edgefuse_live: segmentation"
     assert any(float(d["values"]["output rate (Hz)"]) > 0 and d["values"]["latency p50 (ms)"] != "-" for d in diag)
     assert max(int(d["values"]["frames out (total)"]) for d in diag) >= len(masks)
+    # The node runs the pipelined step (its default): its masks are the sequential step's.
+    assert "pipelined per-frame step" in live_node.output()
+    assert {m["crc32"] for m in masks} == {_sequential_mask_crc(bundle_dir)}
+
+
+def _sequential_mask_crc(bundle_dir):
+    """crc32 of the mask the sequential step (no threads) gives for the probe's frame."""
+    import zlib
+
+    import numpy as np
+    from ros_fixtures import RecordingTransport, image_msg
+
+    from edgefuse.ros_bridge.config import NodeConfig
+    from edgefuse.ros_bridge.core import NodeCore
+    from edgefuse.ros_bridge.messages import Topic
+
+    rgb = np.random.default_rng(0).integers(0, 256, (H, W, 3), dtype=np.uint8)      # the probe's image
+    transport = RecordingTransport()
+    core = NodeCore(NodeConfig(bundle=str(bundle_dir), threads=1, pipeline=False), transport)
+    core.start(worker=False)
+    try:
+        core.on_depth(image_msg(np.full((H, W), 1200, np.uint16), "16UC1", 1))
+        core.on_color(image_msg(rgb, "rgb8", 1))
+        assert core.handle(core.slot.take(timeout=0)).record["reason"] != "depth_fallback"
+    finally:
+        core.stop()
+    (mask,) = transport.on(Topic.MASK)
+    return zlib.crc32(mask.image.data.tobytes())
 
 
 def test_overlay_only_while_subscribed(ros1_env, live_node):

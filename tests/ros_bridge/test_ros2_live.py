@@ -61,8 +61,9 @@ def test_best_effort_camera_is_received(ros2_env, live_node):
 
 
 def test_mask_values_equal_save_masks(ros2_env, live_node, bundle_dir, tmp_path):
-    """The mono8 mask on the topic holds what `edgefuse run --save-masks` writes for the same
-    image (frames at the bundle's size, so neither resizes)."""
+    """The mono8 mask on the topic (the node's pipelined step, its default) holds what the
+    sequential `edgefuse run --no-pipeline --save-masks` writes for the same image (frames at
+    the bundle's size, so neither resizes)."""
     from PIL import Image
 
     h, w = json.loads((bundle_dir / "manifest.json").read_text())["input_size"]
@@ -79,7 +80,8 @@ def test_mask_values_equal_save_masks(ros2_env, live_node, bundle_dir, tmp_path)
     Image.fromarray(rgb).save(folder / "rgb" / "000000.png")
     Image.fromarray(np.full((h, w), 1200, np.uint16)).save(folder / "depth" / "000000.png")
     out = subprocess.run([sys.executable, "-m", "edgefuse.cli.main", "run", "--bundle", str(bundle_dir), "--camera",
-                          f"folder:{folder}", "--save-masks", str(tmp_path / "masks"), "--threads", "1"],
+                          f"folder:{folder}", "--save-masks", str(tmp_path / "masks"), "--threads", "1",
+                          "--no-pipeline"],
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     saved = np.asarray(Image.open(tmp_path / "masks" / "000000_labels.png"))

@@ -13,7 +13,7 @@ from edgefuse.runtime.pipeline import Pipeline, RunConfig
 from runtime_fakes import SIZE, make_frame
 
 CONTRACT = {"frame", "timestamp", "path", "depth_valid_fraction", "dropped", "latency_ms"}
-STAGES = {"capture", "gate", "path", "post", "total"}
+STAGES = {"capture", "wait", "gate", "path", "post", "total"}
 
 
 def _records(path):
@@ -28,7 +28,7 @@ def _check_record(r, exported):
     assert isinstance(r["dropped"], int) and r["dropped"] >= 0
     lat = r["latency_ms"]
     assert all(v >= 0 for v in lat.values())
-    parts = lat["capture"] + lat["gate"] + lat["path"] + lat["post"]
+    parts = lat["capture"] + lat["wait"] + lat["gate"] + lat["path"] + lat["post"]
     assert lat["total"] == pytest.approx(parts, abs=0.01)
 
 
