@@ -101,6 +101,7 @@ def main() -> None:
     ap.add_argument("--input-size", default=None, help="HxW (default: the model's own)")
     ap.add_argument("--int8-target", default="cpu")
     ap.add_argument("--calib-frames", type=int, default=None, help="default: the exporter's")
+    ap.add_argument("--calib-tolerance", type=float, default=None, help="default: the exporter's (after issue 19)")
     ap.add_argument("--verify-frames", type=int, default=None, help="default: the exporter's")
     ap.add_argument("--reduce-range", choices=("on", "off"), default=None,
                     help="cpu scheme's 7-bit weights (default: the exporter's, on)")
@@ -134,8 +135,8 @@ def main() -> None:
     def count(done: int, total: int) -> None:
         counted[steps[-1][1]] = (done, total)
 
-    overrides = {k: v for k, v in (("calib_frames", args.calib_frames), ("verify_frames", args.verify_frames))
-                 if v is not None}
+    overrides = {k: v for k, v in (("calib_frames", args.calib_frames), ("verify_frames", args.verify_frames),
+                                   ("calib_tolerance", args.calib_tolerance)) if v is not None}
     if args.reduce_range is not None:
         overrides["int8_reduce_range"] = args.reduce_range == "on"
     opts = ExportOptions(input_size=size, precision="int8", int8_target=args.int8_target, force=True, **overrides)
@@ -159,7 +160,7 @@ def main() -> None:
     i8 = result.verify.get("int8", {})
     data = {
         "model": args.model, "input_size": list(result.manifest.input_size), "int8_target": args.int8_target, "label": args.label,
-        "options": {"calib_frames": opts.calib_frames, "verify_frames": opts.verify_frames, "threads": args.threads,
+        "options": {"calib_frames": opts.calib_frames, "calib_tolerance": getattr(opts, "calib_tolerance", None), "verify_frames": opts.verify_frames, "threads": args.threads,
                     "reduce_range": opts.int8_reduce_range},
         "total_s": round(total, 2), "phases_s": {k: round(v, 2) for k, v in phases.items()},
         "steps_s": [[m, round(s, 2)] for m, s in per_step],
@@ -169,6 +170,7 @@ def main() -> None:
         "calibration": calib,
         "int8_vs_fp32": {"label_agreement": i8.get("label_agreement_vs_fp32"),
                          "gate_agreement": i8.get("gate_agreement_vs_fp32"),
+                         "miou_fp32": i8.get("miou_fp32"), "miou_int8": i8.get("miou_int8"),
                          "path_label_agreement": i8.get("path_label_agreement_vs_fp32")},
         "load_average_start": load_before, "nice": os.nice(0),
     }
@@ -184,7 +186,8 @@ def _markdown(data: dict, args) -> str:
              + (f" ({data['label']})" if data["label"] else ""), "",
              f"Total {data['total_s']:.1f} s, peak RSS {data['peak_rss_gb']:.2f} GB; calibration "
              f"{calib.get('frames')} frames" + (f" of at most {calib['max_frames']}" if "max_frames" in calib else "")
-             + f"; int8 vs fp32 labels {_pct(data['int8_vs_fp32']['label_agreement'])}. Threads: torch "
+             + f"; int8 vs fp32 labels {_pct(data['int8_vs_fp32']['label_agreement'])}, gate "
+             f"{_pct(data['int8_vs_fp32']['gate_agreement'])}{_miou(data['int8_vs_fp32'])}. Threads: torch "
              f"{data['options']['threads']}, nice {data['nice']}.", ""]
     before = json.loads(Path(args.compare).read_text()) if args.compare else None
     head = "| phase | seconds |" if before is None else "| phase | before (s) | after (s) |"
@@ -214,6 +217,12 @@ def _markdown(data: dict, args) -> str:
 
 def _s(x) -> str:
     return "-" if x is None else f"{x:.1f}"
+
+
+def _miou(i8: dict) -> str:
+    if i8.get("miou_fp32") is None:
+        return ""
+    return f", mIoU {100 * i8['miou_fp32']:.2f} -> {100 * i8['miou_int8']:.2f}"
 
 
 def _pct(x) -> str:
