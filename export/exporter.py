@@ -251,7 +251,7 @@ def _build(loaded, model, exported: list[int], serving: list[int], opts: ExportO
     scheme = int8_scheme(opts)
     report = verify_bundle(model, graphs.files, serving, frames, source, opts.precision.value,
                            fp32_graphs=fp32_files if int8 else None, int8_min_agreement=opts.int8_min_agreement,
-                           int8_fused=scheme is None or scheme.target == "cpu")
+                           int8_fused=scheme is None or scheme.target == "cpu", count=count)
     verify_path = work / mf.VERIFY_NAME
     verify_path.write_text(json.dumps(report.to_dict(), indent=2, allow_nan=False) + "\n")
     if int8:
@@ -357,18 +357,20 @@ def _quantize(graphs: _Graphs, opts: ExportOptions, work: Path, size: tuple[int,
         del shared
     else:
         stem_session = ort_session(fp32["stem_gate"])
-    for i, name in enumerate(fp32):
+    say(f"quantize {len(targets)} graphs" + ("" if result is not None else " (calibrating each)"))
+    count(0, len(targets))
+    for name in fp32:
         graphs.files[name] = work / fp32[name].name
         if name not in targets:
             shutil.copyfile(fp32[name], graphs.files[name])   # the scheme keeps it fp32
             continue
-        say(f"quantize {name}")
         if result is not None:
             quantize_graph(fp32[name], graphs.files[name], None, scheme, ranges=result.ranges[name])
-            continue
-        graph_feeds = feeds if name == "stem_gate" else path_feeds(
-            stem_session, feeds, graphs.path_inputs[int(name.split("_")[1])])
-        quantize_graph(fp32[name], graphs.files[name], graph_feeds, scheme)
+        else:
+            graph_feeds = feeds if name == "stem_gate" else path_feeds(
+                stem_session, feeds, graphs.path_inputs[int(name.split("_")[1])])
+            quantize_graph(fp32[name], graphs.files[name], graph_feeds, scheme)
+        count(targets.index(name) + 1, len(targets))
     record = {**scheme.record(), "frames": len(feeds), "source": source}
     if result is not None:
         record.update(result.record(opts.calib_tolerance))

@@ -195,7 +195,10 @@ def test_int8_bundle_runs_and_reports_agreement(dynmm_checkpoint, tmp_path):
     assert [(d, t) for s, d, t in counts if s == calib_step] == [(0, 4), (1, 4), (2, 4), (3, 4), (4, 4), (4, 4)]
     one = m.calibration["one_pass"]
     assert 0 < one["distinct"] < one["tensors"] and one["nodes_merged"] < one["nodes"]
-    assert m.calibration["max_frames"] == 4 and steps.index(calib_step) < steps.index("quantize path_0")
+    assert m.calibration["max_frames"] == 4 and steps.index(calib_step) + 1 == steps.index("quantize 3 graphs")
+    assert [(d, t) for s, d, t in counts if s == "quantize 3 graphs"] == [(0, 3), (1, 3), (2, 3), (3, 3)]
+    # verification: 2 frames through PyTorch, ONNX fp32 and int8
+    assert [(d, t) for s, d, t in counts if s == "verify on 2 frames"] == [(i, 6) for i in range(7)]
     i8 = json.loads((result.bundle / "verify.json").read_text())["int8"]
     assert 0.0 < i8["label_agreement_vs_fp32"] <= 1.0
     assert set(i8["path_label_agreement_vs_fp32"]) == {"path_0", "path_4"}
