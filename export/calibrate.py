@@ -17,7 +17,8 @@ of the paths that fuse them) once per path, and 0.5-0.8 GB per frame per path at
     histograms laid out as ONNX Runtime's `HistogramCollector` lays them out, whose own
     `compute_percentile` turns them into ranges; MinMax keeps running extremes;
   - `calibrate` stops adding frames once the ranges moved less than a tolerance between two
-    batches of frames (`--calib-frames` is then the maximum).
+    batches of frames, on average over the activation values (`--calib-frames` is then the
+    maximum).
 
 The ranges are handed to `quantize_static` as its calibration cache (`TensorsData`), so the
 quantised graphs are written by the same code as before, only with ranges computed here.
@@ -46,7 +47,7 @@ NUM_BINS = 2048
 SYMMETRIC_HISTOGRAM = True   # histogram of |x|; the range is then clipped to the min / max seen
 
 BATCH_FRAMES = 8             # frames between two stability checks
-DEFAULT_TOLERANCE = 0.02     # stop when no range end moved more than this share of its range
+DEFAULT_TOLERANCE = 0.02     # stop when range ends moved less than this share of their range (mean)
 
 
 class NotMergeable(EdgefuseError):
@@ -201,6 +202,7 @@ class Collector:
         self.method = method
         self.names = list(names)
         self.frames = 0
+        self.sizes: dict[str, int] = {}   # values per frame
         self._hist: dict[str, _Hist] = {}
         self._minmax: dict[str, tuple[np.float32, np.float32]] = {}
 
@@ -210,6 +212,7 @@ class Collector:
             x = values[name]
             if x.dtype not in (np.float32, np.float16):
                 raise EdgefuseError(f"calibration tensor {name} is {x.dtype}, not float")
+            self.sizes[name] = int(x.size)
             lo, hi = (x.min(), x.max()) if x.size else (x.dtype.type(0), x.dtype.type(0))
             if self.method == "MinMax":
                 old = self._minmax.get(name)
@@ -255,18 +258,27 @@ class Collector:
             return collector.compute_percentile()
 
 
-def range_change(old: Mapping[str, tuple], new: Mapping[str, tuple]) -> float:
-    """The largest move of a range end between two estimates, as a share of the tensor's new
-    range width (0: identical ranges)."""
-    worst = 0.0
+def range_change(old: Mapping[str, tuple], new: Mapping[str, tuple],
+                 weights: Mapping[str, int] | None = None) -> tuple[float, float]:
+    """How far the ranges moved between two estimates: each tensor's larger move of a range
+    end as a share of its new range width; returns (the mean over tensors weighted by
+    `weights` - their values per frame, so the share the average activation's grid moved -,
+    the largest). The 99.999th percentile of a tensor with few values per frame (pooled
+    context, the gate) is its maximum, which keeps growing with every frame however many
+    there are: the stop rule uses the weighted mean, the manifest records both."""
+    moves, w = [], []
     for name, r in new.items():
-        lo, hi = float(r[0]), float(r[1])
         o = old.get(name)
         if o is None:
-            return float("inf")
+            return float("inf"), float("inf")
+        lo, hi = float(r[0]), float(r[1])
         width = max(hi - lo, 1e-12)
-        worst = max(worst, abs(float(o[0]) - lo) / width, abs(float(o[1]) - hi) / width)
-    return worst
+        moves.append(max(abs(float(o[0]) - lo), abs(float(o[1]) - hi)) / width)
+        w.append(weights.get(name, 1) if weights else 1)
+    if not moves:
+        return 0.0, 0.0
+    m = np.asarray(moves)
+    return float(np.average(m, weights=np.asarray(w, dtype=np.float64))), float(m.max())
 
 
 @dataclass
@@ -274,7 +286,8 @@ class CalibrationResult:
     ranges: dict[str, object]          # graph -> onnxruntime TensorsData
     frames: int                        # frames used
     max_frames: int
-    changes: list[float] = field(default_factory=list)   # range_change at each check
+    changes: list[float] = field(default_factory=list)   # range_change (weighted mean) at each check
+    changes_max: list[float] = field(default_factory=list)
     tensors: int = 0                   # tensors calibrated, summed over graphs
     distinct: int = 0                  # of which computed and collected once
     nodes_total: int = 0
@@ -283,9 +296,10 @@ class CalibrationResult:
     def record(self, tolerance: float) -> dict:
         """The manifest's account of the calibration."""
         return {"frames": self.frames, "max_frames": self.max_frames,
-                "stop_rule": (f"ranges moved < {tolerance:g} of their width over {BATCH_FRAMES} frames"
-                              if tolerance > 0 else "all frames"),
+                "stop_rule": (f"ranges moved < {tolerance:g} of their width over {BATCH_FRAMES} frames "
+                              "(mean over activation values)" if tolerance > 0 else "all frames"),
                 "range_change": [round(c, 4) for c in self.changes],
+                "range_change_max": [round(c, 4) for c in self.changes_max],
                 "one_pass": {"tensors": self.tensors, "distinct": self.distinct,
                              "nodes": self.nodes_total, "nodes_merged": self.nodes_merged}}
 
@@ -306,6 +320,7 @@ def calibrate(shared: SharedGraph, feeds: Iterable[Feed], max_frames: int, metho
     names = shared.distinct
     collector = Collector(method, names)
     changes: list[float] = []
+    changes_max: list[float] = []
     previous = None
     tick = count or (lambda done, total: None)
     tick(0, max_frames)
@@ -317,8 +332,10 @@ def calibrate(shared: SharedGraph, feeds: Iterable[Feed], max_frames: int, metho
         if tolerance > 0 and collector.frames % BATCH_FRAMES == 0 and collector.frames < max_frames:
             current = collector.ranges()
             if previous is not None:
-                changes.append(range_change(previous, current))
-                if changes[-1] < tolerance:
+                mean, worst = range_change(previous, current, collector.sizes)
+                changes.append(mean)
+                changes_max.append(worst)
+                if mean < tolerance:
                     break
             previous = current
     ranges = collector.ranges()
@@ -326,5 +343,5 @@ def calibrate(shared: SharedGraph, feeds: Iterable[Feed], max_frames: int, metho
     per_graph = {g: TensorsData(cm, {t: ranges[m] for t, m in tensors.items()})
                  for g, tensors in shared.tensors.items()}
     tick(collector.frames, collector.frames)
-    return CalibrationResult(per_graph, collector.frames, max_frames, changes, shared.total, len(names),
-                             shared.nodes_total, shared.nodes_merged)
+    return CalibrationResult(per_graph, collector.frames, max_frames, changes, changes_max, shared.total,
+                             len(names), shared.nodes_total, shared.nodes_merged)

@@ -123,7 +123,7 @@ def test_calibration_stops_once_ranges_are_stable_and_counts_frames():
     same = calibrate(shared, [{"x": x}] * 64, 64, "Percentile", tolerance=0.01,
                      count=lambda done, total: calls.append((done, total)))
     # identical frames: the ranges after 16 frames are those after 8 -> stop at the 2nd batch
-    assert same.frames == 2 * BATCH_FRAMES and same.changes == [0.0]
+    assert same.frames == 2 * BATCH_FRAMES and same.changes == [0.0] and same.changes_max == [0.0]
     assert calls[0] == (0, 64) and calls[-1] == (16, 16)
     assert [d for d, _ in calls[1:-1]] == list(range(1, 17))
     # frames that keep getting larger never settle: every frame is used
@@ -133,16 +133,18 @@ def test_calibration_stops_once_ranges_are_stable_and_counts_frames():
     # tolerance 0: every frame, no check
     assert calibrate(shared, [{"x": x}] * 20, 20, "MinMax", tolerance=0).frames == 20
     record = same.record(0.01)
-    assert record["frames"] == 16 and record["max_frames"] == 64
+    assert record["frames"] == 16 and record["max_frames"] == 64 and record["range_change"] == [0.0]
     assert record["one_pass"] == {"tensors": 10, "distinct": 7, "nodes": 9, "nodes_merged": 7}
 
 
-def test_range_change_is_relative_to_the_range():
+def test_range_change_is_relative_to_the_range_and_weighted_by_values():
     old = {"a": (np.float32(0), np.float32(10)), "b": (np.float32(-1), np.float32(1))}
-    assert range_change(old, old) == 0
-    assert range_change(old, {"a": (np.float32(0), np.float32(10)), "b": (np.float32(-1), np.float32(1.5))}) \
-        == pytest.approx(0.5 / 2.5)
-    assert range_change({}, old) == float("inf")
+    assert range_change(old, old) == (0, 0)
+    new = {"a": (np.float32(0), np.float32(10)), "b": (np.float32(-1), np.float32(1.5))}
+    assert range_change(old, new) == pytest.approx((0.5 / 2.5 / 2, 0.5 / 2.5))
+    # b has 1 value per frame, a 999: b's move is a thousandth of the mean
+    assert range_change(old, new, {"a": 999, "b": 1}) == pytest.approx((0.2 / 1000, 0.2))
+    assert range_change({}, old)[0] == float("inf")
 
 
 def test_histogram_grows_with_later_frames_and_minmax_keeps_extremes():
