@@ -57,7 +57,7 @@ INNER = (
 )
 
 
-def _wrap_inner(totals: dict[str, float], counts: dict[str, int]) -> list[str]:
+def _wrap_inner(totals: dict[str, float], counts: dict[str, int], cpu: dict[str, float]) -> list[str]:
     """Wrap every INNER function that exists with a timer; returns the labels wrapped."""
     wrapped = []
     for module_name, attr, label in INNER:
@@ -72,11 +72,12 @@ def _wrap_inner(totals: dict[str, float], counts: dict[str, int]) -> list[str]:
             continue
 
         def timed(*a, _fn=fn, _label=label, **kw):
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.process_time()
             try:
                 return _fn(*a, **kw)
             finally:
                 totals[_label] += time.perf_counter() - t
+                cpu[_label] += time.process_time() - c
                 counts[_label] += 1
 
         setattr(target, name, functools.wraps(fn)(timed))
@@ -124,12 +125,15 @@ def main() -> None:
         importlib.import_module("edgefuse.export.calibrate")
     except ImportError:
         pass
-    inner = _wrap_inner(totals, counts)
+    inner_cpu: dict[str, float] = defaultdict(float)
+    inner = _wrap_inner(totals, counts, inner_cpu)
     steps: list[tuple[float, str]] = []
+    step_cpu: list[float] = []
     counted: dict[str, tuple[int, int]] = {}
 
     def progress(message: str) -> None:
         steps.append((time.perf_counter(), message))
+        step_cpu.append(time.process_time())
         print(f"{time.strftime('%H:%M:%S')} {message}", file=sys.stderr, flush=True)
 
     def count(done: int, total: int) -> None:
@@ -146,9 +150,9 @@ def main() -> None:
     torch.manual_seed(0)
     load_before = load_average()
     with tempfile.TemporaryDirectory(prefix="export_time_") as tmp:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         result = export_bundle(args.model, Path(tmp) / "bundle", opts, progress=progress, **extra)
-        total = time.perf_counter() - t0
+        total, total_cpu = time.perf_counter() - t0, time.process_time() - c0
     bounds = [t for t, _ in steps] + [t0 + total]
     per_step = [(m, bounds[i + 1] - t) for i, (t, m) in enumerate(steps)]
     phases: dict[str, float] = defaultdict(float)
@@ -156,6 +160,11 @@ def main() -> None:
     phases["build model (random init)"] += first
     for message, seconds in per_step:
         phases[_phase(message)] += seconds
+    cbounds = step_cpu + [c0 + total_cpu]
+    phases_cpu: dict[str, float] = defaultdict(float)
+    phases_cpu["build model (random init)"] += (step_cpu[0] - c0) if step_cpu else total_cpu
+    for i, (_, message) in enumerate(steps):
+        phases_cpu[_phase(message)] += cbounds[i + 1] - cbounds[i]
     calib = result.manifest.calibration
     i8 = result.verify.get("int8", {})
     data = {
@@ -163,8 +172,10 @@ def main() -> None:
         "options": {"calib_frames": opts.calib_frames, "calib_tolerance": getattr(opts, "calib_tolerance", None), "verify_frames": opts.verify_frames, "threads": args.threads,
                     "reduce_range": opts.int8_reduce_range},
         "total_s": round(total, 2), "phases_s": {k: round(v, 2) for k, v in phases.items()},
+        "total_cpu_s": round(total_cpu, 2), "phases_cpu_s": {k: round(v, 2) for k, v in phases_cpu.items()},
         "steps_s": [[m, round(s, 2)] for m, s in per_step],
-        "inner_s": {k: {"seconds": round(totals[k], 2), "calls": counts[k]} for k in inner if counts[k]},
+        "inner_s": {k: {"seconds": round(totals[k], 2), "cpu_seconds": round(inner_cpu[k], 2), "calls": counts[k]}
+                    for k in inner if counts[k]},
         "counted": {m: list(v) for m, v in counted.items()},
         "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2),
         "calibration": calib,
@@ -190,28 +201,33 @@ def _markdown(data: dict, args) -> str:
              f"{_pct(data['int8_vs_fp32']['gate_agreement'])}{_miou(data['int8_vs_fp32'])}. Threads: torch "
              f"{data['options']['threads']}, nice {data['nice']}.", ""]
     before = json.loads(Path(args.compare).read_text()) if args.compare else None
-    head = "| phase | seconds |" if before is None else "| phase | before (s) | after (s) |"
-    lines += [head, "| --- | ---: |" if before is None else "| --- | ---: | ---: |"]
+    lines += ["Wall seconds and this process's CPU seconds (all its threads) per phase; the machine is "
+              "shared, so CPU seconds compare better across runs than wall seconds.", ""]
+    if before is None:
+        lines += ["| phase | wall (s) | CPU (s) |", "| --- | ---: | ---: |"]
+    else:
+        lines += ["| phase | before wall (s) | before CPU (s) | after wall (s) | after CPU (s) |",
+                  "| --- | ---: | ---: | ---: | ---: |"]
     keys = list(data["phases_s"]) + [k for k in (before or {}).get("phases_s", {}) if k not in data["phases_s"]]
     for k in keys:
-        now = data["phases_s"].get(k)
-        if before is None:
-            lines.append(f"| {k} | {now:.1f} |")
-        else:
-            old = before["phases_s"].get(k)
-            lines.append(f"| {k} | {_s(old)} | {_s(now)} |")
-    if before is None:
-        lines.append(f"| **total** | **{data['total_s']:.1f}** |")
-    else:
-        lines.append(f"| **total** | **{before['total_s']:.1f}** | **{data['total_s']:.1f}** |")
-        lines.append(f"| peak RSS (GB) | {before['peak_rss_gb']:.2f} | {data['peak_rss_gb']:.2f} |")
-        lines.append(f"| calibration frames | {before['calibration'].get('frames')} | {calib.get('frames')} |")
-    if data["inner_s"]:
-        lines += ["", "Inside the steps (calls):", "", "| function | seconds | calls |", "| --- | ---: | ---: |"]
-        lines += [f"| {k} | {v['seconds']:.1f} | {v['calls']} |" for k, v in data["inner_s"].items()]
-    if before is not None and before.get("inner_s"):
-        lines += ["", "Before, inside the steps:", "", "| function | seconds | calls |", "| --- | ---: | ---: |"]
-        lines += [f"| {k} | {v['seconds']:.1f} | {v['calls']} |" for k, v in before["inner_s"].items()]
+        now = [data["phases_s"].get(k), data["phases_cpu_s"].get(k)]
+        old = [] if before is None else [before["phases_s"].get(k), before.get("phases_cpu_s", {}).get(k)]
+        lines.append("| " + " | ".join([k] + [_s(x) for x in old + now]) + " |")
+    tot = [data["total_s"], data["total_cpu_s"]]
+    old = [] if before is None else [before["total_s"], before.get("total_cpu_s")]
+    lines.append("| **total** | " + " | ".join(f"**{_s(x)}**" for x in old + tot) + " |")
+    if before is not None:
+        lines.append(f"| peak RSS (GB) | {before['peak_rss_gb']:.2f} | | {data['peak_rss_gb']:.2f} | |")
+        lines.append(f"| calibration frames | {before['calibration'].get('frames')} | | {calib.get('frames')} | |")
+    for title, run in (("Inside the steps", data), ("Before, inside the steps", before)):
+        if run is None or not run.get("inner_s"):
+            continue
+        lines += ["", f"{title}:", "", "| function | wall (s) | CPU (s) | calls |", "| --- | ---: | ---: | ---: |"]
+        lines += [f"| {k} | {v['seconds']:.1f} | {_s(v.get('cpu_seconds'))} | {v['calls']} |"
+                  for k, v in run["inner_s"].items()]
+    if calib.get("range_change"):
+        lines += ["", f"Range change at each check (mean over activation values / largest): {calib['range_change']} / "
+                      f"{calib.get('range_change_max')}; one pass: {calib.get('one_pass')}."]
     return "\n".join(lines) + "\n"
 
 
