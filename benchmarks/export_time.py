@@ -200,7 +200,9 @@ def _markdown(data: dict, args) -> str:
              + f"; int8 vs fp32 labels {_pct(data['int8_vs_fp32']['label_agreement'])}, gate "
              f"{_pct(data['int8_vs_fp32']['gate_agreement'])}{_miou(data['int8_vs_fp32'])}. Threads: torch "
              f"{data['options']['threads']}, nice {data['nice']}.", ""]
-    before = json.loads(Path(args.compare).read_text()) if args.compare else None
+    before = json.loads(Path(args.compare).read_text()) if args.compare and Path(args.compare).is_file() else None
+    if args.compare and before is None:
+        lines += [f"(--compare {args.compare}: no such file when this run ended)", ""]
     lines += ["Wall seconds and this process's CPU seconds (all its threads) per phase; the machine is "
               "shared, so CPU seconds compare better across runs than wall seconds.", ""]
     if before is None:
