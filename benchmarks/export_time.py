@@ -52,7 +52,7 @@ INNER = (
     ("onnxruntime.quantization.quantize", "quantize_static", "ORT: quantize_static total"),
     ("edgefuse.export.int8", "path_feeds", "edgefuse: stem features for a path"),
     ("edgefuse.export.calibrate", "shared_graph", "edgefuse: merge graphs (shared tensors once)"),
-    ("edgefuse.export.calibrate", "Collector.add", "edgefuse: one-pass inference + histograms"),
+    ("edgefuse.export.calibrate", "Collector.add", "edgefuse: histograms (one pass; its inference is outside)"),
     ("edgefuse.export.calibrate", "Collector.ranges", "edgefuse: percentiles from histograms"),
 )
 
@@ -109,7 +109,13 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1, help="torch threads (ONNX Runtime: as the exporter sets)")
     ap.add_argument("--label", default="", help="suffix of the result name, e.g. before / after")
     ap.add_argument("--compare", default=None, help="an earlier result JSON: adds a before/after table")
+    ap.add_argument("--rerender", default=None, metavar="RESULT.json",
+                    help="no export: rewrite RESULT.md from RESULT.json (e.g. with a --compare that did not "
+                         "exist when it ran); the footer keeps the run's own command, machine, load and date")
     args = ap.parse_args()
+    if args.rerender:
+        _rerender(Path(args.rerender), args)
+        return
 
     import torch
 
@@ -231,6 +237,22 @@ def _markdown(data: dict, args) -> str:
         lines += ["", f"Range change at each check (mean over activation values / largest): {calib['range_change']} / "
                       f"{calib.get('range_change_max')}; one pass: {calib.get('one_pass')}."]
     return "\n".join(lines) + "\n"
+
+
+def _rerender(path: Path, args) -> None:
+    data = json.loads(path.read_text())
+    # results of an earlier version of this script name the histogram timer differently
+    old = "edgefuse: one-pass inference + histograms"
+    if old in data.get("inner_s", {}):
+        data["inner_s"]["edgefuse: histograms (one pass; its inference is outside)"] = data["inner_s"].pop(old)
+    m = data["machine"]
+    text = _markdown(data, args).rstrip("\n") + (
+        f"\n\n_Recorded by `{data['command']}` on {m.get('cpu_model', m.get('processor'))} ({m.get('cpu_count')} "
+        f"cores), load {data['load_average']}, {m['date']}; tables re-rendered from the JSON"
+        + (f" with `--compare {args.compare}`" if args.compare else "") + "._\n")
+    path.with_suffix(".md").write_text(text, encoding="utf-8")
+    path.write_text(json.dumps(data, indent=2) + "\n")
+    print(text)
 
 
 def _s(x) -> str:
