@@ -218,10 +218,10 @@ def _markdown(data: dict, args) -> str:
                   "| --- | ---: | ---: | ---: | ---: |"]
     keys = list(data["phases_s"]) + [k for k in (before or {}).get("phases_s", {}) if k not in data["phases_s"]]
     for k in keys:
-        now = [data["phases_s"].get(k), data["phases_cpu_s"].get(k)]
+        now = [data["phases_s"].get(k), data.get("phases_cpu_s", {}).get(k)]
         old = [] if before is None else [before["phases_s"].get(k), before.get("phases_cpu_s", {}).get(k)]
         lines.append("| " + " | ".join([k] + [_s(x) for x in old + now]) + " |")
-    tot = [data["total_s"], data["total_cpu_s"]]
+    tot = [data["total_s"], data.get("total_cpu_s")]
     old = [] if before is None else [before["total_s"], before.get("total_cpu_s")]
     lines.append("| **total** | " + " | ".join(f"**{_s(x)}**" for x in old + tot) + " |")
     if before is not None:
