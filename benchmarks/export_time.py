@@ -174,8 +174,10 @@ def main() -> None:
     calib = result.manifest.calibration
     i8 = result.verify.get("int8", {})
     data = {
-        "model": args.model, "input_size": list(result.manifest.input_size), "int8_target": args.int8_target, "label": args.label,
-        "options": {"calib_frames": opts.calib_frames, "calib_tolerance": getattr(opts, "calib_tolerance", None), "verify_frames": opts.verify_frames, "threads": args.threads,
+        "model": args.model, "input_size": list(result.manifest.input_size), "int8_target": args.int8_target,
+        "label": args.label,
+        "options": {"calib_frames": opts.calib_frames, "calib_tolerance": getattr(opts, "calib_tolerance", None),
+                    "verify_frames": opts.verify_frames, "threads": args.threads,
                     "reduce_range": opts.int8_reduce_range},
         "total_s": round(total, 2), "phases_s": {k: round(v, 2) for k, v in phases.items()},
         "total_cpu_s": round(total_cpu, 2), "phases_cpu_s": {k: round(v, 2) for k, v in phases_cpu.items()},

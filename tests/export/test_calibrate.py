@@ -39,7 +39,8 @@ def _graphs(pads_b=(1, 1, 1, 1)):
                  helper.make_node("Relu", ["c1"], ["r1"], name="relu1"),
                  helper.make_node("Conv", ["r1", f"{name}_w2"], ["c2"], name="conv2", pads=list(pads2)),
                  helper.make_node("Relu", ["c2"], ["y"], name="relu2")]
-        return _model(name, [("feat", [1, 4, 8, 8])], [("y", None)], nodes, {f"{name}_w1": _weights(1), f"{name}_w2": w2})
+        return _model(name, [("feat", [1, 4, 8, 8])], [("y", None)], nodes,
+                      {f"{name}_w1": _weights(1), f"{name}_w2": w2})
 
     return stem, {"path_0": path("a", _weights(2), (1, 1, 1, 1)), "path_1": path("b", _weights(3), pads_b)}
 
