@@ -167,3 +167,20 @@ def test_spread_order_prefixes_cover_the_source():
     order = spread_order(32)
     assert order[:4] == [0, 16, 8, 24]
     assert max(order[:8]) >= 28 and min(order[:8]) == 0   # 8 of 32 frames span the source
+
+
+def test_graphs_that_cannot_be_merged_are_calibrated_one_by_one(dynmm_checkpoint, tmp_path, monkeypatch):
+    """The fallback: quantize_static calibrates each graph itself, as before issue 19."""
+    import edgefuse.export.calibrate as calibrate_module
+    from edgefuse.export.exporter import export_bundle
+
+    def refuse(*args, **kwargs):
+        raise NotMergeable("test: a node carries a subgraph")
+
+    monkeypatch.setattr(calibrate_module, "shared_graph", refuse)
+    steps = []
+    result = export_bundle(dynmm_checkpoint, tmp_path / "b8", precision="int8", paths="4", calib_frames=2,
+                           verify_frames=1, calib_data="procedural", verify_data="procedural", progress=steps.append)
+    assert "quantize 1 graphs (calibrating each)" in steps
+    assert result.manifest.calibration["frames"] == 2 and "one_pass" not in result.manifest.calibration
+    assert result.verify["int8"]["label_agreement_vs_fp32"] >= 0.9
