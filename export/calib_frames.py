@@ -234,3 +234,11 @@ def load_frames(source: str | Path | None, count: int, size: tuple[int, int], *,
     raise EdgefuseError(f"frames source {name!r} is neither {' nor '.join(FRAME_SOURCES)} nor a dataset "
                         f"folder (create one with `edgefuse data synth --out DIR`) nor a camera source "
                         f"spec ({CAMERA_SPECS})")
+
+
+def spread_order(n: int) -> list[int]:
+    """0..n-1 in bit-reversed order (0, n/2, n/4, 3n/4, ...): every prefix of frames taken in
+    this order spreads over the whole source, so a calibration that stops early has not
+    seen only the start of a recording."""
+    bits = max(1, (n - 1).bit_length())
+    return sorted(range(n), key=lambda i: int(format(i, f"0{bits}b")[::-1], 2))

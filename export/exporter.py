@@ -57,7 +57,9 @@ class ExportOptions:
     backend: Backend = Backend.ONNX
     calib_data: str | Path | None = None          # dataset folder (train split), "synthetic"/"procedural",
                                                   # or a camera spec: bag:FILE, rosbag:FILE, folder:DIR[:SPLIT], synthetic:SEED
-    calib_frames: int = 32
+    calib_frames: int = 32                        # the most calibration frames (fewer once ranges are stable)
+    calib_tolerance: float = 0.02                 # stop calibrating when no range moved more than this share
+                                                  # of its width over a batch of frames; 0: every frame
     verify_data: str | Path | None = None         # frames to verify on (test split); default synthetic
     verify_frames: int = 8
     camera_calibration: str | Path | None = None  # camera.yaml applied to camera-spec calib/verify sources
@@ -89,7 +91,8 @@ class ExportResult:
     weights: PackResult | None = None
 
 
-Progress = Callable[[str], None]
+Progress = Callable[[str], None]     # a step begins: its description
+Count = Callable[[int, int], None]   # the current step has done `done` of `total` units (frames)
 
 
 def parse_paths(spec: str | Sequence[int], num_paths: int) -> list[int]:
@@ -157,15 +160,20 @@ def load_for_export(spec: str | Path, input_size: tuple[int, int] | None):
 
 
 def export_bundle(spec: str | Path, out_dir: str | Path, options: ExportOptions | None = None, *,
-                  progress: Progress | None = None, **overrides: Any) -> ExportResult:
+                  progress: Progress | None = None, count: Count | None = None,
+                  **overrides: Any) -> ExportResult:
     """Export `spec` (checkpoint path, shipped weights name or registry name) to the bundle
     folder `out_dir`. Options as ExportOptions or keyword overrides (`paths="0,2,4"`).
     Raises EdgefuseError for user errors and VerificationError when the graphs fail."""
     opts = replace(options or ExportOptions(), **overrides)
     opts = replace(opts, precision=Precision(opts.precision), backend=Backend(opts.backend))
     say = progress or (lambda message: None)
+    tick = count or (lambda done, total: None)
     out = Path(out_dir)
     int8_scheme(opts)   # a bad --int8-target fails before any work
+    if not 0 <= opts.calib_tolerance < 1:
+        raise ConfigError(f"--calib-tolerance {opts.calib_tolerance} must be >= 0 (0: every calibration frame) "
+                          "and < 1 (a share of each tensor's range)")
     prepare_output(out, opts.force)
     if opts.backend is Backend.TENSORRT:
         from edgefuse.export.tensorrt_build import check_build_machine
@@ -181,7 +189,7 @@ def export_bundle(spec: str | Path, out_dir: str | Path, options: ExportOptions 
         shutil.rmtree(work)
     work.mkdir(parents=True)
     try:
-        result = _build(loaded, model, exported, serving, opts, work, say)
+        result = _build(loaded, model, exported, serving, opts, work, say, tick)
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise
@@ -212,7 +220,7 @@ class _Graphs:
 
 
 def _build(loaded, model, exported: list[int], serving: list[int], opts: ExportOptions, work: Path,
-           say: Progress) -> ExportResult:
+           say: Progress, count: Count) -> ExportResult:
     from edgefuse.export.calib_frames import EVAL_SEED
     from edgefuse.export.verify import verify_bundle
     from edgefuse.models.costs import measure_costs
@@ -227,7 +235,7 @@ def _build(loaded, model, exported: list[int], serving: list[int], opts: ExportO
     fp32_files = dict(graphs.files)
     calibration: dict[str, Any] = {}
     if int8:
-        calibration = _quantize(graphs, opts, work, (h, w), notes, say)
+        calibration = _quantize(graphs, opts, work, (h, w), notes, say, count)
     say("store the weights once")
     packed = pack_weights(graphs.files, work)
     for name, path in graphs.files.items():
@@ -243,7 +251,7 @@ def _build(loaded, model, exported: list[int], serving: list[int], opts: ExportO
     scheme = int8_scheme(opts)
     report = verify_bundle(model, graphs.files, serving, frames, source, opts.precision.value,
                            fp32_graphs=fp32_files if int8 else None, int8_min_agreement=opts.int8_min_agreement,
-                           int8_fused=scheme is None or scheme.target == "cpu")
+                           int8_fused=scheme is None or scheme.target == "cpu", count=count)
     verify_path = work / mf.VERIFY_NAME
     verify_path.write_text(json.dumps(report.to_dict(), indent=2, allow_nan=False) + "\n")
     if int8:
@@ -314,30 +322,59 @@ def int8_scheme(opts: ExportOptions):
 
 
 def _quantize(graphs: _Graphs, opts: ExportOptions, work: Path, size: tuple[int, int], notes: list[str],
-              say: Progress) -> dict[str, Any]:
+              say: Progress, count: Count) -> dict[str, Any]:
     """Replace graphs.files by Q/DQ int8 graphs in `work`; returns the manifest's calibration
-    record. Path graphs are calibrated on the fp32 stem graph's features (export/int8.py)."""
-    from edgefuse.export.calib_frames import CALIB_SEED
-    from edgefuse.export.int8 import path_feeds, quantize_graph, stem_feeds
+    record. Path graphs are calibrated on the fp32 stem graph's features (export/int8.py), all
+    graphs in one pass over the frames, each tensor they share once (export/calibrate.py)."""
+    from edgefuse.export.calib_frames import CALIB_SEED, spread_order
+    from edgefuse.export.calibrate import NotMergeable, calibrate, shared_graph
+    from edgefuse.export.int8 import path_feeds, prepare_graph, quantize_graph, stem_feeds
     from edgefuse.export.verify import ort_session
+    from onnxruntime.quantization.quant_utils import load_model_with_shape_infer
 
     scheme = int8_scheme(opts)
     say(f"load calibration frames ({scheme.target} int8 scheme)")
     calib, source = _frames(opts.calib_data, opts.calib_frames, size, CALIB_SEED, "train", notes,
                            opts.camera_calibration)
-    feeds = stem_feeds(calib)
+    # Any prefix of the frames spreads over the source (the calibration may stop early).
+    feeds = stem_feeds([calib[i] for i in spread_order(len(calib))])
     fp32 = dict(graphs.files)
-    stem_session = ort_session(fp32["stem_gate"])
+    targets = [n for n in fp32 if n != "stem_gate" or scheme.quantize_stem]
+    prep = work / ".calib"
+    prep.mkdir(exist_ok=True)
+    prepared = {n: prepare_graph(p, prep / p.name) for n, p in fp32.items()}
+    say(f"calibrate {len(targets)} graphs in one pass (at most {len(feeds)} frames)")
+    try:
+        models = {n: load_model_with_shape_infer(p) for n, p in prepared.items()}
+        shared = shared_graph(models.pop("stem_gate"), models, targets)
+        del models
+    except NotMergeable:   # one calibration per graph, as quantize_static does it
+        shared = None
+    shutil.rmtree(prep)
+    result = None
+    if shared is not None:
+        result = calibrate(shared, feeds, len(feeds), scheme.calibration, opts.calib_tolerance, count)
+        del shared
+    else:
+        stem_session = ort_session(fp32["stem_gate"])
+    say(f"quantize {len(targets)} graphs" + ("" if result is not None else " (calibrating each)"))
+    count(0, len(targets))
     for name in fp32:
         graphs.files[name] = work / fp32[name].name
-        if name == "stem_gate" and not scheme.quantize_stem:
+        if name not in targets:
             shutil.copyfile(fp32[name], graphs.files[name])   # the scheme keeps it fp32
             continue
-        say(f"quantize {name}")
-        graph_feeds = feeds if name == "stem_gate" else path_feeds(
-            stem_session, feeds, graphs.path_inputs[int(name.split("_")[1])])
-        quantize_graph(fp32[name], graphs.files[name], graph_feeds, scheme)
-    return {**scheme.record(), "frames": len(calib), "source": source}
+        if result is not None:
+            quantize_graph(fp32[name], graphs.files[name], None, scheme, ranges=result.ranges[name])
+        else:
+            graph_feeds = feeds if name == "stem_gate" else path_feeds(
+                stem_session, feeds, graphs.path_inputs[int(name.split("_")[1])])
+            quantize_graph(fp32[name], graphs.files[name], graph_feeds, scheme)
+        count(targets.index(name) + 1, len(targets))
+    record = {**scheme.record(), "frames": len(feeds), "source": source}
+    if result is not None:
+        record.update(result.record(opts.calib_tolerance))
+    return record
 
 
 def _manifest(loaded, model, costs, graphs: _Graphs, protos: dict, serving: list[int], opts: ExportOptions,

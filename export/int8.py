@@ -198,22 +198,41 @@ def argmax_on_quantized(model) -> int:
     return changed
 
 
-def quantize_graph(fp32_path: str | Path, int8_path: str | Path, feeds: Sequence[Feed],
-                   scheme: Int8Scheme | None = None) -> None:
-    """Write the Q/DQ int8 version of `fp32_path` calibrated on `feeds` (default scheme:
-    TensorRT's, symmetric everything)."""
+def prepare_graph(fp32_path: str | Path, prepared_path: str | Path) -> Path:
+    """The graph quantize_static reads: `fp32_path` with its Identity(initializer) nodes
+    inlined (written to `prepared_path`; `fp32_path` itself when there were none)."""
+    import onnx
+
+    model = onnx.load(str(fp32_path))
+    if not inline_identity_initializers(model):
+        return Path(fp32_path)
+    onnx.save(model, str(prepared_path))
+    return Path(prepared_path)
+
+
+def quantize_graph(fp32_path: str | Path, int8_path: str | Path, feeds: Sequence[Feed] | None,
+                   scheme: Int8Scheme | None = None, ranges=None) -> None:
+    """Write the Q/DQ int8 version of `fp32_path` (default scheme: TensorRT's, symmetric
+    everything), calibrated on `feeds` by quantize_static, or with `ranges` (an onnxruntime
+    TensorsData of the prepared graph's tensors, from export/calibrate.py) handed to it as
+    its calibration cache, so that it runs no calibration of its own."""
     import logging
 
     import onnx
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
     scheme = scheme or int8_scheme("tensorrt")
-    source, inlined = Path(fp32_path), None
-    model = onnx.load(str(source))
-    if inline_identity_initializers(model):
-        inlined = Path(int8_path).with_suffix(".inlined.onnx")
-        onnx.save(model, str(inlined))
-        source = inlined
+    if (feeds is None) == (ranges is None):
+        raise ValueError("quantize_graph takes calibration feeds or ranges, one of them")
+    prepared = Path(int8_path).with_suffix(".inlined.onnx")
+    source = prepare_graph(fp32_path, prepared)
+    cache = None
+    if ranges is not None:
+        from onnxruntime.quantization.calibrate import save_tensors_data
+
+        cache = Path(int8_path).with_suffix(".ranges.json")
+        save_tensors_data(ranges, cache)
+    model = onnx.load(str(source), load_external_data=False)
     exclude = small_convs(model, scheme.min_conv_k) if scheme.min_conv_k else []
     del model
     # The quantiser logs advice through the root logger (pre-processing, bias layout) and its
@@ -224,7 +243,7 @@ def quantize_graph(fp32_path: str | Path, int8_path: str | Path, feeds: Sequence
     try:
         with contextlib.redirect_stdout(io.StringIO()):
             quantize_static(
-                str(source), str(int8_path), feed_reader(feeds),
+                str(source), str(int8_path), feed_reader(feeds) if feeds is not None else None,
                 quant_format=QuantFormat.QDQ,
                 per_channel=True,
                 reduce_range=scheme.reduce_range,
@@ -234,11 +253,13 @@ def quantize_graph(fp32_path: str | Path, int8_path: str | Path, feeds: Sequence
                 nodes_to_exclude=exclude,
                 extra_options={"ActivationSymmetric": scheme.activation_symmetric,
                                "WeightSymmetric": scheme.weight_symmetric},
+                calibration_cache_path=str(cache) if cache is not None else None,
             )
     finally:
         root.setLevel(level)
-        if inlined is not None:
-            inlined.unlink(missing_ok=True)
+        prepared.unlink(missing_ok=True)
+        if cache is not None:
+            cache.unlink(missing_ok=True)
     if scheme.argmax_on_int8:
         quantized = onnx.load(str(int8_path))
         if argmax_on_quantized(quantized):

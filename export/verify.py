@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -117,28 +117,41 @@ def _close(name: str, got: np.ndarray, ref: np.ndarray) -> tuple[float, float]:
 
 def verify_bundle(model: SegModel, graphs: dict[str, Path], gate_to_path: Sequence[int], frames: Sequence,
                   frames_source: str, precision: str = "fp32", fp32_graphs: dict[str, Path] | None = None,
-                  int8_min_agreement: float = 0.9, int8_fused: bool = True) -> VerifyReport:
+                  int8_min_agreement: float = 0.9, int8_fused: bool = True,
+                  count: Callable[[int, int], None] | None = None) -> VerifyReport:
     """Check `graphs` ({"stem_gate": file, "path_<k>": file}) against `model` on `frames`
     (`edgefuse.export.calib_frames.Frame`). For int8, `graphs` are the Q/DQ graphs and
     `fp32_graphs` the fp32 ones they were made from: fp32 is checked against PyTorch
     strictly, int8 against fp32 with `int8_min_agreement`. `int8_fused`: the int8 graphs run
     in ONNX Runtime's fused CPU kernels (what a cpu-scheme bundle runs in); False: their Q/DQ
     arithmetic as written, for graphs another runtime (TensorRT) will execute - this CPU's
-    int8 kernels are then not what is being verified (on x86 without VNNI they saturate)."""
+    int8 kernels are then not what is being verified (on x86 without VNNI they saturate).
+    `count(done, total)`: frames done over the stages (PyTorch, ONNX fp32, int8)."""
     report = VerifyReport(len(frames), frames_source, precision)
+    total = len(frames) * (3 if precision == "int8" else 2)
+    done = [0]
+
+    def tick() -> None:
+        done[0] += 1
+        if count is not None:
+            count(done[0], total)
+
+    if count is not None:
+        count(0, total)
     reference = fp32_graphs if precision == "int8" else graphs
     if reference is None:
         raise ValueError("int8 verification needs the fp32 graphs the int8 ones were made from")
     with single_thread(), torch.no_grad():
-        torch_out = _torch_reference(model, frames, gate_to_path)
+        torch_out = _torch_reference(model, frames, gate_to_path, tick)
         fp32 = _check_against_torch(model, reference, gate_to_path, frames, torch_out, report,
-                                    every_path=precision == "int8")
+                                    every_path=precision == "int8", tick=tick)
         if precision == "int8":
-            _check_int8(model, graphs, gate_to_path, frames, fp32, report, int8_min_agreement, int8_fused)
+            _check_int8(model, graphs, gate_to_path, frames, fp32, report, int8_min_agreement, int8_fused, tick)
     return report
 
 
-def _torch_reference(model: SegModel, frames: Sequence, gate_to_path: Sequence[int]) -> list[dict[str, Any]]:
+def _torch_reference(model: SegModel, frames: Sequence, gate_to_path: Sequence[int],
+                     tick: Callable[[], None] = lambda: None) -> list[dict[str, Any]]:
     stem = model.stem_gate_module().eval()
     names = stem.output_names
     paths = sorted(set(gate_to_path))
@@ -153,11 +166,12 @@ def _torch_reference(model: SegModel, frames: Sequence, gate_to_path: Sequence[i
             labels[k] = logits.argmax(1).numpy()
         choice = int(np.argmax(feats["gate_logits"][0])) if "gate_logits" in feats else 0
         out.append({"feats": feats, "labels": labels, "choice": choice})
+        tick()
     return out
 
 
 def _check_against_torch(model, graphs, gate_to_path, frames, ref, report: VerifyReport,
-                         every_path: bool = False) -> list[dict[str, Any]]:
+                         every_path: bool = False, tick: Callable[[], None] = lambda: None) -> list[dict[str, Any]]:
     """fp32 graphs vs PyTorch. Returns the ORT outputs per frame: features, gate choice and
     labels on ORT's own features - of the served path, or of every path (`every_path`,
     the int8 comparison's reference)."""
@@ -190,6 +204,7 @@ def _check_against_torch(model, graphs, gate_to_path, frames, ref, report: Verif
         pixels += r["labels"][served].size
         choices[served] = choices.get(served, 0) + 1
         ort_out.append({"feats": feats, "labels": labels, "choice": choice})
+        tick()
     n = len(frames)
     report.stem = {"max_abs_diff": diffs, "tolerance": tols, "gate_agreement": gate_same / n}
     for name, d in diffs.items():
@@ -210,7 +225,7 @@ def _check_against_torch(model, graphs, gate_to_path, frames, ref, report: Verif
 
 
 def _check_int8(model, graphs, gate_to_path, frames, fp32, report: VerifyReport, min_agreement: float,
-                fused: bool = True) -> None:
+                fused: bool = True, tick: Callable[[], None] = lambda: None) -> None:
     stem = ort_session(graphs["stem_gate"], fused)
     paths = {k: ort_session(graphs[f"path_{k}"], fused) for k in sorted(set(gate_to_path))}
     per_path = {k: 0 for k in paths}
@@ -232,6 +247,7 @@ def _check_int8(model, graphs, gate_to_path, frames, fp32, report: VerifyReport,
         preds.append(labels[0])
         e2e += int(np.sum(labels == ref["labels"][gate_to_path[ref["choice"]]]))
         pixels += labels.size
+        tick()
     n = len(frames)
     report.int8 = {
         "kernels": "onnxruntime cpu, fused" if fused else "q/dq arithmetic, unfused",

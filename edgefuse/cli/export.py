@@ -36,7 +36,11 @@ def export(
                                                   "folder:DIR[:SPLIT], synthetic[:SEED] (frames taken evenly "
                                                   "over it, resized to the input size); default: synthetic "
                                                   "benchmark frames."),
-    calib_frames: int = typer.Option(32, "--calib-frames", help="Number of calibration frames."),
+    calib_frames: int = typer.Option(32, "--calib-frames", help="Most calibration frames (fewer when the ranges "
+                                                                 "are stable, see --calib-tolerance)."),
+    calib_tolerance: float = typer.Option(0.02, "--calib-tolerance",
+                                          help="Stop calibrating once no tensor's range moved more than this "
+                                               "share of its width over a batch of 8 frames; 0: use every frame."),
     int8_target: Optional[str] = typer.Option(None, "--int8-target",
                                               help="int8 scheme for the runtime: cpu (uint8 activations, int8 "
                                                    "weights: ONNX Runtime's fast CPU path) or tensorrt (symmetric "
@@ -57,27 +61,32 @@ def export(
     force: bool = typer.Option(False, "--force", help="Replace an existing bundle."),
 ) -> None:
     """Export a model to a bundle: stem_gate.onnx + one graph per path, verified against PyTorch."""
-    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     from edgefuse.export.exporter import Backend, ExportOptions, Precision, export_bundle
 
     opts = ExportOptions(input_size=parse_size(input_size), paths=paths, precision=_enum(Precision, precision, "--precision"),
                          backend=_enum(Backend, backend, "--backend"), calib_data=calib_data,
-                         calib_frames=calib_frames, verify_data=verify_data, verify_frames=verify_frames,
+                         calib_frames=calib_frames, calib_tolerance=calib_tolerance, verify_data=verify_data,
+                         verify_frames=verify_frames,
                          camera_calibration=camera_calibration, logits=logits, force=force,
                          int8_target=int8_target, int8_reduce_range=int8_reduce_range)
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
-                  console=console, transient=False) as bar:
-        task = bar.add_task(f"exporting {model}", total=None)
+    # A step with counted work (calibration frames) shows done/total and the time left.
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[done]}"),
+                  TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=False) as bar:
+        task = bar.add_task(f"exporting {model}", total=None, done="")
         last: list[str] = []
 
         def step(message: str) -> None:
             if last:
                 bar.console.print(f"  [green]done[/] {last[-1]}")
             last.append(message)
-            bar.update(task, description=message)
+            bar.reset(task, description=message, total=None, done="")
 
-        result = export_bundle(model, out, opts, progress=step)
+        def count(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total, done=f"{done}/{total}")
+
+        result = export_bundle(model, out, opts, progress=step, count=count)
         if last:
             bar.console.print(f"  [green]done[/] {last[-1]}")
         bar.update(task, description=f"bundle written to {result.bundle}", total=1, completed=1)
@@ -132,6 +141,11 @@ def _summary(result) -> None:
         if i8.get("miou_change") is not None:
             text += f", mIoU {i8['miou_fp32']:.3f} -> {i8['miou_int8']:.3f} ({i8['miou_change']:+.3f})"
         console.print(text)
+    calib = m.calibration
+    if calib.get("max_frames"):
+        console.print(f"calibration: {calib['frames']} of at most {calib['max_frames']} frames "
+                      f"({escape(calib.get('stop_rule', ''))}), one pass for all graphs: "
+                      f"{calib['one_pass']['distinct']} distinct of {calib['one_pass']['tensors']} tensors")
     for note in result.notes:
         console.print(f"[yellow]note:[/] {escape(note)}")
     console.print(f"[green]verified[/] on {escape(v['frames_source'])}; bundle: {escape(str(result.bundle))}")

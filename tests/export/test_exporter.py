@@ -181,12 +181,24 @@ def test_failed_verification_leaves_no_valid_bundle(dynmm_checkpoint, tmp_path, 
 
 
 def test_int8_bundle_runs_and_reports_agreement(dynmm_checkpoint, tmp_path):
+    steps, counts = [], []
     result = export_bundle(dynmm_checkpoint, tmp_path / "b8", precision="int8", paths="0,4", int8_target="tensorrt",
-                           calib_frames=4, verify_frames=2, calib_data="procedural")
+                           calib_frames=4, verify_frames=2, calib_data="procedural", progress=steps.append,
+                           count=lambda done, total: counts.append((steps[-1], done, total)))
     m = load_bundle(result.bundle).manifest
     assert m.precision == "int8" and m.engine_precision == "int8"
     assert m.int8_target == "tensorrt" and m.calibration["target"] == "tensorrt"
     assert m.calibration["frames"] == 4 and m.calibration["activations"] == "int8 symmetric"
+    # one calibration pass for the three graphs, frame by frame; paths 0 and 4 share the RGB
+    # stage 1 (and both read the stem's features): those tensors are collected once
+    calib_step = next(s for s in steps if s.startswith("calibrate 3 graphs in one pass"))
+    assert [(d, t) for s, d, t in counts if s == calib_step] == [(0, 4), (1, 4), (2, 4), (3, 4), (4, 4), (4, 4)]
+    one = m.calibration["one_pass"]
+    assert 0 < one["distinct"] < one["tensors"] and one["nodes_merged"] < one["nodes"]
+    assert m.calibration["max_frames"] == 4 and steps.index(calib_step) + 1 == steps.index("quantize 3 graphs")
+    assert [(d, t) for s, d, t in counts if s == "quantize 3 graphs"] == [(0, 3), (1, 3), (2, 3), (3, 3)]
+    # verification: 2 frames through PyTorch, ONNX fp32 and int8
+    assert [(d, t) for s, d, t in counts if s == "verify on 2 frames"] == [(i, 6) for i in range(7)]
     i8 = json.loads((result.bundle / "verify.json").read_text())["int8"]
     assert 0.0 < i8["label_agreement_vs_fp32"] <= 1.0
     assert set(i8["path_label_agreement_vs_fp32"]) == {"path_0", "path_4"}
