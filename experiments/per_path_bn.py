@@ -6,6 +6,7 @@ splits before (ESANet's statistics on every path, as init_from gives) and after.
 
     python experiments/per_path_bn.py --init esanet-tiny-synth --train data/synth-s0 \
         --tune data/synth-s1:test,data/synth-s2:test --out runs/dynmm-ppbn/recal.safetensors
+    (--tune '' only recalibrates and writes --out; --recalibrated CKPT scores it later)
 
 The written checkpoint has an untrained gate: train it with the network frozen
 (configs/experiments/dynmm-tiny-synth-ppbn-gate.yaml), then choose its operating point with
@@ -54,11 +55,14 @@ def main() -> None:
     ap.add_argument("--model", default="dynmm-tiny", help="registered fusion-level DynMM of the same size")
     ap.add_argument("--train", default="data/synth-s0")
     ap.add_argument("--tune", default="data/synth-s1:test,data/synth-s2:test",
-                    type=lambda s: [tuple(x.split(":")) for x in s.split(",")])
+                    type=lambda s: [tuple(x.split(":")) for x in s.split(",") if x],
+                    help="splits to score every forced path on, before and after ('': only recalibrate)")
     ap.add_argument("--recal", default="0,1,2,3", type=lambda s: [int(x) for x in s.split(",") if x],
                     help="paths whose BN is re-estimated (the full path keeps the ESANet's)")
     ap.add_argument("--out", default="runs/dynmm-ppbn/recal.safetensors")
-    ap.add_argument("--skip-before", action="store_true")
+    ap.add_argument("--max-frames", type=int, default=None, help="precise BN on the first N training frames")
+    ap.add_argument("--recalibrated", default=None,
+                    help="score this checkpoint of an earlier run (written with --tune '') instead of recalibrating")
     args = ap.parse_args()
     torch.set_num_threads(1)
     torch.manual_seed(0)
@@ -78,13 +82,23 @@ def main() -> None:
     result = {"machine": machine_info(), "load": [round(x, 2) for x in os.getloadavg()],
               "command": "python " + " ".join(sys.argv), "init": args.init, "train": f"{args.train}/train",
               "tuning_data": " + ".join(f"{r}/{s}" for r, s in args.tune), "recalibrated_paths": args.recal}
-    if not args.skip_before:
+    if args.tune:
         result["forced_before"] = forced(model, args.tune)
         print("before (ESANet's BN on every path):", result["forced_before"], flush=True)
-    loader = torch.utils.data.DataLoader(SegmentationDataset(args.train, "train"), batch_size=8, shuffle=False)
-    recalibrate_paths(model, loader, args.recal)
-    save_checkpoint(args.out, model, {"per_path_bn_recalibrated": {"init_from": args.init, "paths": args.recal,
-                                                                   "data": f"{args.train}/train"}})
+    if args.recalibrated is None:
+        data = SegmentationDataset(args.train, "train")
+        if args.max_frames is not None:
+            data = torch.utils.data.Subset(data, range(min(args.max_frames, len(data))))
+        result["precise_bn_frames"] = len(data)
+        loader = torch.utils.data.DataLoader(data, batch_size=8, shuffle=False)
+        recalibrate_paths(model, loader, args.recal)
+        save_checkpoint(args.out, model, {"per_path_bn_recalibrated": {
+            "init_from": args.init, "paths": args.recal, "data": f"{args.train}/train", "frames": len(data)}})
+    else:
+        args.out = args.recalibrated
+        model = load_model(args.recalibrated).model.eval()
+    if not args.tune:
+        return
     result["forced_after"] = forced(model, args.tune)
     print("after (per-path precise BN):", result["forced_after"], flush=True)
     result["checkpoint"] = args.out
