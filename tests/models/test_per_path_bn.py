@@ -27,7 +27,7 @@ def _scramble(model, seed: int) -> None:
             m.bias.data.copy_(torch.rand(n, generator=g) * 0.2 - 0.1)
 
 
-def _frames(n=2, seed=0):  # noqa: D103
+def _frames(n=2, seed=0):
     g = torch.Generator().manual_seed(seed)
     rgb = torch.rand(n, 3, *SIZE, generator=g) * 255
     depth = torch.rand(n, 1, *SIZE, generator=g) * 4000 + 500
@@ -69,7 +69,7 @@ def test_path_k_uses_set_k_and_no_other():
     _scramble(model, 1)
     rgb, depth = _frames()
     feats = model.stem(rgb, depth)
-    outs = [model.run_path(k, feats) for k in range(5)]
+    outs = {k: model.run_path(k, feats) for k in (1, 3, 4)}
     for k in (1, 4):
         ref = _shared_copy(model, k)
         assert torch.allclose(outs[k], ref.run_path(k, ref.stem(rgb, depth)), atol=1e-5)
