@@ -49,6 +49,21 @@ def forced(model, splits) -> dict:
     return out
 
 
+def _from_esanet(init: str, name: str):
+    """`name` with per-path BN, every weight and every BN set from the static ESANet `init`."""
+    src = load_model(init)
+    cfg = src.model.config
+    model = build_model(name, num_classes=cfg.num_classes, class_names=cfg.class_names,
+                        input_size=cfg.input_size, depth_mean=cfg.depth_mean, depth_std=cfg.depth_std,
+                        per_path_bn=True)
+    own = model.state_dict()
+    state = expand_shared_bn(src.model.state_dict(), own)
+    missing = sorted({k.split(".")[0] for k in own if k not in state})
+    assert missing == ["gate_net"], missing   # only the gate is left at its initialisation
+    model.load_state_dict(state, strict=False)
+    return model.eval()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--init", default="esanet-tiny-synth", help="the trained static ESANet")
@@ -60,6 +75,10 @@ def main() -> None:
     ap.add_argument("--recal", default="0,1,2,3", type=lambda s: [int(x) for x in s.split(",") if x],
                     help="paths whose BN is re-estimated (the full path keeps the ESANet's)")
     ap.add_argument("--out", default="runs/dynmm-ppbn/recal.safetensors")
+    ap.add_argument("--from", dest="start", default=None,
+                    help="recalibrate this per-path-BN checkpoint (e.g. after a sandwich stage) instead of "
+                         "building one from --init")
+    ap.add_argument("--result", default="per_path_bn.json", help="file name under benchmarks/results")
     ap.add_argument("--max-frames", type=int, default=None, help="precise BN on the first N training frames")
     ap.add_argument("--recalibrated", default=None,
                     help="score this checkpoint of an earlier run (written with --tune '') instead of recalibrating")
@@ -67,20 +86,13 @@ def main() -> None:
     torch.set_num_threads(1)
     torch.manual_seed(0)
 
-    src = load_model(args.init)
-    cfg = src.model.config
-    model = build_model(args.model, num_classes=cfg.num_classes, class_names=cfg.class_names,
-                        input_size=cfg.input_size, depth_mean=cfg.depth_mean, depth_std=cfg.depth_std,
-                        per_path_bn=True)
-    own = model.state_dict()
-    state = expand_shared_bn(src.model.state_dict(), own)
-    missing = sorted({k.split(".")[0] for k in own if k not in state})
-    assert missing == ["gate_net"], missing   # only the gate is left at its initialisation
-    model.load_state_dict(state, strict=False)
-    model.eval()
+    if args.start is not None:
+        model = load_model(args.start).model.eval()
+    else:
+        model = _from_esanet(args.init, args.model)
 
     result = {"machine": machine_info(), "load": [round(x, 2) for x in os.getloadavg()],
-              "command": "python " + " ".join(sys.argv), "init": args.init, "train": f"{args.train}/train",
+              "command": "python " + " ".join(sys.argv), "init": args.start or args.init, "train": f"{args.train}/train",
               "tuning_data": " + ".join(f"{r}/{s}" for r, s in args.tune), "recalibrated_paths": args.recal}
     if args.tune:
         result["forced_before"] = forced(model, args.tune)
@@ -93,7 +105,7 @@ def main() -> None:
         loader = torch.utils.data.DataLoader(data, batch_size=8, shuffle=False)
         recalibrate_paths(model, loader, args.recal)
         save_checkpoint(args.out, model, {"per_path_bn_recalibrated": {
-            "init_from": args.init, "paths": args.recal, "data": f"{args.train}/train", "frames": len(data)}})
+            "init_from": args.start or args.init, "paths": args.recal, "data": f"{args.train}/train", "frames": len(data)}})
     else:
         args.out = args.recalibrated
         model = load_model(args.recalibrated).model.eval()
@@ -102,7 +114,7 @@ def main() -> None:
     result["forced_after"] = forced(model, args.tune)
     print("after (per-path precise BN):", result["forced_after"], flush=True)
     result["checkpoint"] = args.out
-    RESULTS.joinpath("per_path_bn.json").write_text(json.dumps(result, indent=2) + "\n")
+    RESULTS.joinpath(args.result).write_text(json.dumps(result, indent=2) + "\n")
 
 
 if __name__ == "__main__":
