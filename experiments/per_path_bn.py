@@ -96,7 +96,7 @@ def main() -> None:
               "tuning_data": " + ".join(f"{r}/{s}" for r, s in args.tune), "recalibrated_paths": args.recal}
     if args.tune:
         result["forced_before"] = forced(model, args.tune)
-        print("before (ESANet's BN on every path):", result["forced_before"], flush=True)
+        print("before (as built or loaded):", result["forced_before"], flush=True)
     if args.recalibrated is None:
         data = SegmentationDataset(args.train, "train")
         if args.max_frames is not None:
