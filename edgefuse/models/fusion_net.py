@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from edgefuse.errors import ConfigError
 from edgefuse.models.base import Features, InputNorm, SegModel, SegOutput, as_seg_output, gated_train_forward
 from edgefuse.models.context import PyramidPooling
 from edgefuse.models.decoder import Decoder
@@ -57,7 +58,8 @@ class FusionSegNet(SegModel):
         stages before that cell see the same input on every path and stay shared."""
         first = next((i for i in range(self.paths.cells) if len({d[i] for d in self.paths}) > 1), None)
         if first is None:
-            raise ValueError("per_path_bn needs paths that differ (a multi-path fusion-level DynMM)")
+            raise ConfigError("per_path_bn needs paths that differ (e.g. paths: progressive); this path set "
+                              "has one decision per cell on every path: drop per_path_bn")
         for i in range(first + 2, 5):      # cell `first` (0-based) fuses after RGB stage first + 1
             make_per_path(getattr(self.encoder_rgb, f"layer{i}"), len(self.paths))
         make_per_path(self.context, len(self.paths))

@@ -132,3 +132,5 @@ def test_default_models_are_unchanged_and_the_option_is_fusion_dynmm_only():
     assert build_model("dynmm-tiny", input_size=SIZE, per_path_bn=True).config.to_dict()["per_path_bn"] is True
     with pytest.raises(ConfigError, match="per_path_bn"):
         build_model("esanet-tiny", input_size=SIZE, per_path_bn=True)
+    with pytest.raises(ConfigError, match="paths that differ"):
+        build_model("dynmm-tiny", input_size=SIZE, paths="full", per_path_bn=True)
