@@ -96,6 +96,9 @@ class ModelConfig:
     depth_mode: str = "raw"          # raw: depth 0 (no measurement) stays 0; refined: every pixel normalised
     gate_style: str = "edgefuse"     # conv gate layout: one of GATE_STYLES (above)
     palette: tuple[tuple[int, int, int], ...] = ()   # void + one colour per class; () = default
+    # Fusion-level DynMM: a BatchNorm set per path after the first fusion cell a path may skip
+    # (edgefuse/models/path_bn.py); export folds each path's set into its own graph.
+    per_path_bn: bool = False
 
     def __post_init__(self) -> None:
         if self.num_classes < 1:
@@ -110,6 +113,9 @@ class ModelConfig:
             raise ConfigError(f"depth_mode must be one of {', '.join(DEPTH_MODES)}, got {self.depth_mode!r}")
         if self.gate_style not in GATE_STYLES:
             raise ConfigError(f"gate_style must be one of {', '.join(GATE_STYLES)}, got {self.gate_style!r}")
+        if self.per_path_bn and self.family is not Family.DYNMM:
+            raise ConfigError(f"per_path_bn is an option of fusion-level DynMM (family dynmm), not "
+                              f"{self.family.value}: its paths share BatchNorms; drop per_path_bn")
         if self.palette and len(self.palette) != self.num_classes + 1:
             raise ConfigError(f"palette has {len(self.palette)} colours; expected void + {self.num_classes} classes")
         if any(not 0 <= v <= 255 for c in self.palette for v in c):
@@ -143,6 +149,7 @@ class ModelConfig:
 # to_dict at their default so that every earlier config still serialises byte for byte.
 _OMITTED_AT_DEFAULT: dict[str, Any] = {
     "context_bn": False, "depth_mode": "raw", "gate_style": "edgefuse", "palette": [],
+    "per_path_bn": False,
 }
 
 

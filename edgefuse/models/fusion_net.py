@@ -11,11 +11,13 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from edgefuse.errors import ConfigError
 from edgefuse.models.base import Features, InputNorm, SegModel, SegOutput, as_seg_output, gated_train_forward
 from edgefuse.models.context import PyramidPooling
 from edgefuse.models.decoder import Decoder
 from edgefuse.models.fusion import SEAdd
 from edgefuse.models.gates import ConvGate
+from edgefuse.models.path_bn import make_per_path, use_path
 from edgefuse.models.paths import PathSet
 from edgefuse.models.resnet import EncoderSpec, ResNetEncoder
 
@@ -26,7 +28,7 @@ class FusionSegNet(SegModel):
     def __init__(self, encoder: EncoderSpec, num_classes: int, paths: PathSet,
                  decoder_channels: tuple[int, int, int], decoder_blocks: int,
                  context_bins: tuple[int, ...], norm: InputNorm, gate_hidden: int = 8,
-                 context_bn: bool = False, gate_style: str = "edgefuse") -> None:
+                 context_bn: bool = False, gate_style: str = "edgefuse", per_path_bn: bool = False) -> None:
         super().__init__()
         if paths.cells != 4:
             raise ValueError(f"ResNet fusion networks have 4 fusion cells; path set has {paths.cells}")
@@ -42,9 +44,26 @@ class FusionSegNet(SegModel):
                                decoder_channels, decoder_blocks, num_classes)
         self.gate_net = (ConvGate(2 * stem_c, len(paths), gate_hidden, gate_style)
                          if len(paths) > 1 else None)
+        self.per_path_bn = bool(per_path_bn)
+        if per_path_bn:
+            self._make_per_path_bn()
         # Gated training state (set by the trainer): see `train_forward`.
         self.gate_mode = "gumbel_hard"
         self.tau = 1.0
+
+    def _make_per_path_bn(self) -> None:
+        """A BatchNorm set per path in every layer whose input differs between paths: the RGB
+        stages after the first fusion cell where the paths' decisions differ, the context
+        module and the decoder. The stems, the depth encoder (never fed RGB) and the RGB
+        stages before that cell see the same input on every path and stay shared."""
+        first = next((i for i in range(self.paths.cells) if len({d[i] for d in self.paths}) > 1), None)
+        if first is None:
+            raise ConfigError("per_path_bn needs paths that differ (e.g. paths: progressive); this path set "
+                              "has one decision per cell on every path: drop per_path_bn")
+        for i in range(first + 2, 5):      # cell `first` (0-based) fuses after RGB stage first + 1
+            make_per_path(getattr(self.encoder_rgb, f"layer{i}"), len(self.paths))
+        make_per_path(self.context, len(self.paths))
+        make_per_path(self.decoder, len(self.paths))
 
     # --- stem and gate ------------------------------------------------------------------
     def stem(self, rgb: torch.Tensor, depth: torch.Tensor) -> Features:
@@ -85,6 +104,12 @@ class FusionSegNet(SegModel):
         return self.run_path_with(self.path_parts(k), k, feats)
 
     def run_path_with(self, parts: nn.ModuleDict | dict, k: int, feats: Features):
+        if not self.per_path_bn:
+            return self._run_path_with(parts, k, feats)
+        with use_path(parts.values(), k):   # per-path BatchNorm: path k's set
+            return self._run_path_with(parts, k, feats)
+
+    def _run_path_with(self, parts: nn.ModuleDict | dict, k: int, feats: Features):
         decision = self.paths[k]
         r, d = feats["rgb_feat"], feats.get("depth_feat")
         skips = []

@@ -82,7 +82,7 @@ def _build_fusion(cfg: ModelConfig) -> SegModel:
     paths = PathSet.full(4) if cfg.family is Family.ESANET else PathSet.parse(cfg.paths, 4)
     return FusionSegNet(_encoder(cfg), cfg.num_classes, paths, cfg.decoder_channels,
                         cfg.decoder_blocks, cfg.context_bins, _norm(cfg), cfg.gate_hidden,
-                        cfg.context_bn, cfg.gate_style)
+                        cfg.context_bn, cfg.gate_style, cfg.per_path_bn)
 
 
 def _build_single(cfg: ModelConfig) -> SegModel:

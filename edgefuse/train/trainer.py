@@ -25,6 +25,7 @@ from edgefuse.checkpoint import load_model, save_checkpoint
 from edgefuse.errors import EdgefuseError
 from edgefuse.models.base import SegModel
 from edgefuse.models.gumbel import TemperatureSchedule
+from edgefuse.models.path_bn import expand_shared_bn
 from edgefuse.train import distributed as D
 from edgefuse.train.class_weights import median_frequency_weights
 from edgefuse.train.config import AugmentConfig, ClassWeighting, GateMode, ModelSpec, StageConfig, TrainConfig
@@ -59,7 +60,8 @@ def build_train_model(spec: ModelSpec, dataset) -> SegModel:
             from edgefuse.models.registry import build_model
 
             model = build_model(loaded.config.with_(**spec.overrides))
-            model.load_state_dict(loaded.model.state_dict(), strict=True)
+            # (overrides: {per_path_bn: true} gives each path a copy of the shared BatchNorms)
+            model.load_state_dict(expand_shared_bn(loaded.model.state_dict(), model.state_dict()), strict=True)
     else:
         from edgefuse.models.registry import build_model
 
@@ -104,8 +106,9 @@ def _init_from(model: SegModel, loaded, spec: str) -> None:
     shapes); the model's own extra parameters (e.g. a gate) keep their initialisation. A
     tensor of `spec` the model lacks, or has in another shape, is an error: the checkpoint
     is of another architecture."""
-    source = loaded.model.state_dict()
     own = model.state_dict()
+    # A model with per-path BatchNorm takes each shared BN of the checkpoint into every path's set.
+    source = expand_shared_bn(loaded.model.state_dict(), own)
     misfit = [k for k, v in source.items() if k not in own or own[k].shape != v.shape]
     if misfit:
         k = misfit[0]
