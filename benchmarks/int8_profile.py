@@ -22,7 +22,6 @@ benchmarks/results/int8_profile_<model>_<H>x<W>.{json,md}.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -34,6 +33,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 from _harness import harness_parser, machine_info, write_result  # noqa: E402
 from _peak import gemm_ceiling, read_peak  # noqa: E402
+from stem_profile import profiled_events  # noqa: E402
 
 GROUPS = {
     "conv int8": {"QLinearConv", "ConvInteger", "NhwcQLinearConv"},
@@ -48,20 +48,7 @@ GROUP_OF = {op: g for g, ops in GROUPS.items() for op in ops}
 
 
 def profile(file: Path, feeds: dict, runs: int, threads: int, prefix: str) -> dict:
-    import onnxruntime as ort
-
-    opts = ort.SessionOptions()
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    opts.intra_op_num_threads = threads
-    opts.inter_op_num_threads = 1
-    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    opts.enable_profiling = True
-    opts.profile_file_prefix = prefix
-    sess = ort.InferenceSession(str(file), opts, providers=["CPUExecutionProvider"])
-    names = [i.name for i in sess.get_inputs()]
-    for _ in range(2 + runs):
-        sess.run(None, {n: feeds[n] for n in names})
-    events = json.loads(Path(sess.end_profiling()).read_text())
+    events = profiled_events(file, feeds, 2, runs, threads, prefix)
     per_node: dict[str, dict] = {}
     runs_us = []
     for e in events:

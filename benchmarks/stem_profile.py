@@ -29,7 +29,9 @@ from _harness import harness_parser, bundle_or_export, machine_info, write_resul
 from edgefuse.cli.common import parse_size  # noqa: E402
 
 
-def profile_graph(file: Path, feeds: dict, runs: int, threads: int, prefix: str) -> dict:
+def profiled_events(file: Path, feeds: dict, warmup: int, runs: int, threads: int, prefix: str) -> list[dict]:
+    """ONNX Runtime's profile events of `warmup` + `runs` runs of one graph, in a session with
+    the runner's options (full graph optimisation, no spinning, `threads` intra-op threads)."""
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
@@ -41,11 +43,13 @@ def profile_graph(file: Path, feeds: dict, runs: int, threads: int, prefix: str)
     opts.profile_file_prefix = prefix
     sess = ort.InferenceSession(str(file), opts, providers=["CPUExecutionProvider"])
     names = [i.name for i in sess.get_inputs()]
-    for _ in range(5):
+    for _ in range(warmup + runs):
         sess.run(None, {n: feeds[n] for n in names})
-    for _ in range(runs):
-        sess.run(None, {n: feeds[n] for n in names})
-    events = json.loads(Path(sess.end_profiling()).read_text())
+    return json.loads(Path(sess.end_profiling()).read_text())
+
+
+def profile_graph(file: Path, feeds: dict, runs: int, threads: int, prefix: str) -> dict:
+    events = profiled_events(file, feeds, 5, runs, threads, prefix)
     per_node: dict[tuple[str, str], list[float]] = {}
     runs_us = []
     for e in events:
