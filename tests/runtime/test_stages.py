@@ -100,7 +100,18 @@ def test_live_camera_is_read_just_in_time_and_its_drops_counted(bundle_dir):
     buffer drops the rest, and every frame is written or counted."""
     n = 60
     sink = Collect()
-    summary = _run(bundle_dir, LiveCamera([make_frame(i) for i in range(n)], 0.003), sink)
+    cfg = RunConfig(bundle=str(bundle_dir), threads=1, retry_backoff_s=0.0)
+    pipeline = Pipeline(cfg, source=LiveCamera([make_frame(i) for i in range(n)], 0.003), sinks=[sink])
+    engines = pipeline.runner.run_path
+
+    def slow_path(*args, **kwargs):
+        # The tiny bundle's engines can be faster than the 3 ms camera on a quiet machine:
+        # hold them to >= 12 ms so the camera outpaces them on any machine.
+        time.sleep(0.012)
+        return engines(*args, **kwargs)
+
+    pipeline.runner.run_path = slow_path
+    summary = pipeline.run()
     got = [o[0] for o in sink.outputs]
     assert got == sorted(got) and len(got) == summary.frames
     assert summary.dropped > 0 and summary.frames + summary.dropped == n
