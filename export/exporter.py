@@ -58,7 +58,7 @@ class ExportOptions:
     calib_data: str | Path | None = None          # dataset folder (train split), "synthetic"/"procedural",
                                                   # or a camera spec: bag:FILE, rosbag:FILE, folder:DIR[:SPLIT], synthetic:SEED
     calib_frames: int = 32                        # the most calibration frames (fewer once ranges are stable)
-    calib_tolerance: float = 0.02                 # stop calibrating when no range moved more than this share
+    calib_tolerance: float = 0.02                 # stop calibrating when the ranges moved less than this share (weighted mean)
                                                   # of its width over a batch of frames; 0: every frame
     verify_data: str | Path | None = None         # frames to verify on (test split); default synthetic
     verify_frames: int = 8

@@ -320,15 +320,20 @@ class PipelinedStep:
         step = -starved if starved > 0 else _GAIN * (aged - _TARGET_S)
         self.delay = min(max(0.0, self.delay + step), _MAX_DELAY_S)
 
+    def _take(self, handoff: Handoff) -> tuple[Any, int] | None:
+        """The next item of `handoff` and the drops before it, waiting; None once stopped."""
+        while True:
+            item, dropped = handoff.take(_POLL_S)
+            if item is not Handoff._EMPTY:
+                return item, dropped
+            if self._stop.is_set():
+                return None
+
     def _infer_loop(self) -> None:
         carried = 0   # drops before a frame that then failed: recorded with the next one
         idle_since = time.perf_counter()
-        while True:
-            item, dropped = self.to_infer.take(_POLL_S)
-            if item is Handoff._EMPTY:
-                if self._stop.is_set():
-                    return
-                continue
+        while (taken := self._take(self.to_infer)) is not None:
+            item, dropped = taken
             if isinstance(item, _End):
                 self.to_post.put(item, last=True)
                 return
@@ -348,12 +353,8 @@ class PipelinedStep:
     def results(self) -> Iterator[FrameResult]:
         """Run `post` on each inferred frame, in order; ends with the feed (re-raising what
         it raised) or at `stop()`."""
-        while True:
-            item, _ = self.to_post.take(_POLL_S)
-            if item is Handoff._EMPTY:
-                if self._stop.is_set():
-                    return
-                continue
+        while (taken := self._take(self.to_post)) is not None:
+            item = taken[0]
             if isinstance(item, _End):
                 if item.error is not None:
                     raise item.error

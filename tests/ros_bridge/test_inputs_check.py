@@ -116,18 +116,24 @@ def test_register_depth_accepts_raw_depth(tmp_path):
     assert check.report(2.0).ok
 
 
-def test_reliable_request_against_best_effort_publisher_never_connects():
-    best_effort = {t: [Offer("/camera/camera", "best_effort", "volatile")] for t in GRAPH}
-    check, graph = make(offers=best_effort, input_qos="reliable")
+def report_with_camera_qos(offered: str, input_qos: str):
+    """The report of a camera whose every topic offers `offered` reliability to a node
+    requesting `input_qos` (the QoS verdicts read the offers, not the images)."""
+    offers = {t: [Offer("/camera/camera", offered, "volatile")] for t in GRAPH}
+    check, graph = make(offers=offers, input_qos=input_qos)
     feed(check)
     graph({Role.COLOR: 0, Role.DEPTH: 0, Role.CAMERA_INFO: 0})
-    report = check.report(2.0)
+    return check.report(2.0)
+
+
+def test_reliable_request_against_best_effort_publisher_never_connects():
+    report = report_with_camera_qos("best_effort", "reliable")
     v = next(v for v in problems(report) if v.topic == "/cam/color")
     assert "requests reliable" in v.what and "/camera/camera" in v.what and "best_effort" in v.what
     assert "got 0 messages" in v.what and "input_qos: auto" in v.fix
     assert {r.role: r.qos for r in report.rows}["colour"] == "best_effort -> reliable"
     # the default (sensor data) receives it
-    check, graph = make(offers=best_effort)
+    check, graph = make(offers={t: [Offer("/camera/camera", "best_effort", "volatile")] for t in GRAPH})
     feed(check)
     graph()
     assert check.report(2.0).ok
@@ -285,11 +291,7 @@ def test_sensor_data_qos_against_a_reliable_camera_is_a_warning():
 
 
 def test_best_effort_request_from_a_reliable_camera_is_warned():
-    reliable = {t: [Offer("/camera/camera", "reliable", "volatile")] for t in GRAPH}
-    check, graph = make(offers=reliable, input_qos="sensor_data")
-    feed(check)
-    graph({Role.COLOR: 0, Role.DEPTH: 0, Role.CAMERA_INFO: 0})
-    report = check.report(2.0)
+    report = report_with_camera_qos("reliable", "sensor_data")
     warned = {v.topic for v in report.verdicts if v.level is Level.WARNING and "loses fragments" in v.what}
     assert "/cam/color" in warned and "/cam/info" not in warned
     assert not [v for v in problems(report) if "requests" in v.what]
