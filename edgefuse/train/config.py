@@ -176,6 +176,10 @@ class StageConfig:
     # and only the full path learns the labels; false: every path learns the labels.
     sandwich_random: int = 1
     distill: bool = True
+    # After the stage's epochs, "precise BN" (once-for-all, BigNAS): every path's BatchNorm set
+    # of a per_path_bn model re-estimated from this many training frames as stored (no
+    # augmentation, no gradients; 0: off). A stage of 0 epochs does only this.
+    precise_bn_frames: int = 0
 
     def __post_init__(self) -> None:
         if self.epochs < 0:
@@ -186,6 +190,9 @@ class StageConfig:
             raise ConfigError(f"stage {self.name!r}: Gumbel temperatures must be > 0")
         if self.resource_lambda < 0 or self.cen_l1 < 0:
             raise ConfigError(f"stage {self.name!r}: loss weights must be >= 0")
+        if self.precise_bn_frames < 0:
+            raise ConfigError(f"stage {self.name!r}: precise_bn_frames must be >= 0 (0: off), "
+                              f"got {self.precise_bn_frames}")
         if self.sandwich_random < 0:
             raise ConfigError(f"stage {self.name!r}: sandwich_random must be >= 0, got {self.sandwich_random}")
         if self.budget is not None and not 0.0 < self.budget <= 1.0:

@@ -185,6 +185,10 @@ class TrainStep(torch.nn.Module):
 
 def _configure_stage(model: SegModel, stage: StageConfig) -> int | None:
     """Set the model's training mode for `stage`; return the forced path (or None)."""
+    if stage.precise_bn_frames and not getattr(model, "per_path_bn", False):
+        raise EdgefuseError(f"stage {stage.name!r}: precise_bn_frames re-estimates the BatchNorm set of each "
+                            "path; this model has none: add `overrides: {per_path_bn: true}` to the model "
+                            "(fusion-level DynMM) or drop precise_bn_frames")
     if stage.freeze_experts and not hasattr(model, "freeze_experts"):
         raise EdgefuseError(f"stage {stage.name!r}: freeze_experts applies to modality-level DynMM only "
                             "(freeze_network freezes any DynMM's network)")
@@ -364,6 +368,8 @@ def _train(cfg: TrainConfig, ctx: D.DistContext, resume: bool, command: str | No
             bar.remove_task(task)
             if not completed:
                 break
+            if stage.precise_bn_frames:
+                _precise_bn(model, cfg, dataset_cls, stage.precise_bn_frames, ctx)
             if ctx.is_main:
                 save_checkpoint(out_dir / f"stage-{stage.name}.safetensors", model,
                                 {"stage": stage.name, "train_config": cfg.to_dict(), "command": command})
@@ -382,6 +388,25 @@ def _train(cfg: TrainConfig, ctx: D.DistContext, resume: bool, command: str | No
                                        "history": history})
     model.eval()
     return TrainResult(final, history, last_eval, completed)
+
+
+def _precise_bn(model: SegModel, cfg: TrainConfig, dataset_cls, frames: int, ctx: D.DistContext) -> None:
+    """Every path's BatchNorm set re-estimated on the first `frames` training frames as stored
+    (docs/dynamic-vs-static.md "Per-path BatchNorm"): each rank runs the same frames, so the
+    statistics agree without a reduction."""
+    from edgefuse.models.path_bn import recalibrate_paths
+
+    data = dataset_cls(cfg.data.root, cfg.data.train_split, seed=cfg.seed)   # no transform: as stored
+    data = torch.utils.data.Subset(data, range(min(frames, len(data))))
+    loader = torch.utils.data.DataLoader(data, batch_size=cfg.batch_size, shuffle=False)
+
+    class OnDevice:   # re-iterable: one pass over the frames per path
+        def __iter__(self):
+            for b in loader:
+                yield {k: (v.to(ctx.device) if torch.is_tensor(v) else v) for k, v in b.items()}
+
+    with torch.no_grad():
+        recalibrate_paths(model, OnDevice(), range(model.num_paths))
 
 
 def _evaluate(model: SegModel, cfg: TrainConfig, dataset_cls, path_madds, ctx: D.DistContext) -> dict[str, Any]:

@@ -95,3 +95,44 @@ def test_init_from_copies_every_esanet_weight_and_refuses_another_architecture(t
     with pytest.raises(EdgefuseError, match=r"does not fit dynmm-tiny: \d+ of its \d+ tensors differ"):
         build_train_model(ModelSpec(name="dynmm-tiny", init_from=str(wrong), overrides={"input_size": (64, 64)}),
                           data)
+
+
+def _ppbn_config(root, tmp_path, stages, overrides=None):
+    return TrainConfig.from_dict({
+        "model": {"name": "dynmm-tiny", "overrides": {"input_size": [64, 64], **(overrides or {})}},
+        "data": {"root": str(root), "eval_split": None}, "out_dir": str(tmp_path / "run"),
+        "optim": {"kind": "adamw", "lr": 0.001, "schedule": "constant"},
+        "stages": stages, "batch_size": 2, "threads": 1, "progress": False, "seed": 3})
+
+
+def test_a_precise_bn_stage_re_estimates_every_paths_set_as_recalibrate_paths_does(tiny_dataset, tmp_path):
+    from edgefuse.data.dataset import SegmentationDataset
+    from edgefuse.models.path_bn import recalibrate_paths
+
+    root = tiny_dataset(frames=6, size=(64, 64))
+    # The same start twice (same seed): one run without the stage's precise BN, one with it
+    plain = train(_ppbn_config(root, tmp_path / "a", [{"name": "bn", "epochs": 0}], {"per_path_bn": True}))
+    result = train(_ppbn_config(root, tmp_path / "b", [{"name": "bn", "epochs": 0, "precise_bn_frames": 4}],
+                                {"per_path_bn": True}))
+    got = load_model(result.checkpoint).model.state_dict()
+    ref = load_model(plain.checkpoint).model
+    start = {k: v.clone() for k, v in ref.state_dict().items()}
+    # by hand: recalibrate_paths on the first 4 training frames as stored, every path
+    data = torch.utils.data.Subset(SegmentationDataset(root, "train"), range(4))
+    recalibrate_paths(ref, torch.utils.data.DataLoader(data, batch_size=2), range(5))
+    want = ref.state_dict()
+    stats = [k for k in want if ".sets." in k and k.endswith(("running_mean", "running_var"))]
+    assert stats and all(not torch.equal(want[k], start[k]) for k in stats)   # every set moved
+    for k in stats:
+        torch.testing.assert_close(got[k], want[k], rtol=1e-4, atol=1e-5)
+    # weights untouched: a BN-statistics stage trains nothing
+    assert all(torch.equal(got[k], start[k]) for k in want if k.endswith(".weight"))
+
+
+def test_precise_bn_on_a_model_without_per_path_sets_is_one_error(tiny_dataset, tmp_path):
+    root = tiny_dataset(frames=4, size=(64, 64))
+    cfg = _ppbn_config(root, tmp_path, [{"name": "bn", "epochs": 0, "precise_bn_frames": 4}])
+    with pytest.raises(EdgefuseError, match="precise_bn_frames.*per_path_bn: true"):
+        train(cfg)
+    with pytest.raises(Exception, match="precise_bn_frames must be >= 0"):
+        StageConfig(name="bn", precise_bn_frames=-1)
