@@ -67,9 +67,8 @@ class Recipe:
     epochs: int = 30
     lr: float = 0.02
     lam: float = 0.22            # resource_lambda of the shipped gate configs
-    target: str = "regress"      # regress | soft (temperature) | oracle (hard labels, tolerance)
+    target: str = "regress"      # regress (centred, issue 13) | soft (cross-entropy to a soft target at temperature)
     temperature: float = 0.02
-    tolerance: float = 2.0       # points, 'oracle' target
     seed: int = 0
     batch: int = 8
     ensemble: int = 1
@@ -79,7 +78,6 @@ RECIPES = {
     "base": Recipe(),
     "h16": Recipe(hidden=16),
     "soft": Recipe(target="soft"),
-    "oracle": Recipe(target="oracle"),
     "ep60": Recipe(epochs=60),
     "ens3": Recipe(ensemble=3),
 }
@@ -117,7 +115,7 @@ def fit_one(recipe: Recipe, feats: np.ndarray, scores: PathScores) -> nn.Module:
             elif recipe.target == "soft":
                 loss = -(F.softmax(s / recipe.temperature, 1) * F.log_softmax(logits, 1)).sum(1).mean()
             else:
-                raise ValueError(recipe.target)
+                raise SystemExit(f"unknown target {recipe.target!r}: regress or soft")
             opt.zero_grad()
             loss.backward()
             opt.step()
