@@ -87,7 +87,7 @@ def main() -> None:
     for name in args.models:
         scores = scores_for(name, args.tune)
         full = policy_report(scores, np.full(scores.frames, int(np.argmax(scores.costs))))
-        curve = strength_curve(scores)
+        curve = strength_curve(scores, confidence=target.confidence)
         point, met, bar = choose(curve, target, full, ref["miou"] if ref else None)
         plain = next(p for p in curve if p["bias"] == 0.0)
         info = {"target": str(target), "met": met, "miou_bar": bar, "frames": scores.frames, "miou": point["miou"],

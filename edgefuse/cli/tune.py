@@ -62,6 +62,10 @@ def tune_command(
     console.print(f"  gate: mIoU {100 * report['miou']:.2f}, {report['mean_madds'] / 1e9:.4f} GMAC "
                   f"({100 * report['mean_madds'] / full['mean_madds']:.1f}% of the full path's, which scores "
                   f"{100 * full['miou']:.2f})")
+    if "madds_bound" in report:
+        b = report["madds_bound"]
+        console.print(f"  at most {b['madds'] / 1e9:.4f} GMAC ({100 * b['madds'] / full['mean_madds']:.1f}%) on "
+                      f"{100 * b['confidence']:g}% of {b['split_frames']}-frame splits resampled from these frames")
     if ref is not None:
         console.print(f"  {ref['spec']}: mIoU {100 * ref['miou']:.2f}, {ref['mean_madds'] / 1e9:.4f} GMAC "
                       f"(gate at {100 * report['mean_madds'] / ref['mean_madds']:.1f}% of its MAdds)")

@@ -82,12 +82,14 @@ def test_the_operating_point_travels_with_the_checkpoint_and_eval_applies_it(tin
 @pytest.mark.parametrize("text, want", [
     ("match:esanet-tiny-synth", Target("match", 0.0, "esanet-tiny-synth")),
     ("match:runs/a.safetensors+0.5", Target("match", 0.5, "runs/a.safetensors")),
-    ("miou:45", Target("miou", 45.0)), ("full:1", Target("full", 1.0)), ("madds:0.8", Target("madds", 0.8))])
+    ("miou:45", Target("miou", 45.0)), ("full:1", Target("full", 1.0)), ("madds:0.8", Target("madds", 0.8)),
+    ("madds:0.78@95", Target("madds", 0.78, confidence=0.95))])
 def test_targets_parse(text, want):
     assert Target.parse(text) == want and Target.parse(str(want)) == want
 
 
-@pytest.mark.parametrize("text", ["", "match", "match:", "fast", "madds:1.5", "miou:x", "full:-1"])
+@pytest.mark.parametrize("text", ["", "match", "match:", "fast", "madds:1.5", "miou:x", "full:-1", "madds:0.8@100",
+                                  "madds:0.8@", "madds:@95", "miou:40@95"])
 def test_bad_targets_are_one_clear_error(text):
     with pytest.raises(EdgefuseError, match="not a target"):
         Target.parse(text)
@@ -105,6 +107,35 @@ def test_targets_pick_the_cheapest_point_that_clears_the_bar():
     assert choose(curve, Target("madds", 0.85), full)[0]["strength"] == 0.2
     assert choose(curve, Target("madds", 0.75), full)[0]["strength"] == 0.3
     assert choose(curve, Target("madds", 0.9), full)[:2] == (curve[1], True)
+
+
+def test_a_cost_bound_held_on_resampled_splits_picks_a_cheaper_point_than_the_mean():
+    """madds:F@P: a split of other frames may cost more than the tuning mean; the bound must
+    hold on P% of resampled splits. Three paths costing 1 / 2 / 3, the gate's logits favour the
+    costlier path on a third of the frames, more so on some."""
+    from edgefuse.eval.oracle import PathScores
+    from edgefuse.eval.tune import strength_curve
+
+    rng = np.random.default_rng(4)
+    frames = 300
+    cms = np.zeros((frames, 3, 2, 2), dtype=np.int64)
+    cms[:, :, 0, 0] = 50                            # every path right on 50 pixels of class a;
+    cms[:, :2, 1, 0] = 10                           # 10 of class b: paths 0-1 wrong,
+    cms[:, 2, 1, 1] = 10                            # the costliest path right
+    logits = np.stack([np.zeros(frames), np.zeros(frames), rng.normal(0, 1, frames)], axis=1)
+    scores = PathScores(cms, logits.argmax(1), None, np.array([1.0, 2.0, 3.0]), ["a", "b"], True, logits)
+    plain = strength_curve(scores)
+    bounded = strength_curve(scores, confidence=0.95)
+    full = {"miou": 1.0, "mean_madds": 3.0}
+    for a, b in zip(plain, bounded):
+        assert a["mean_madds"] == b["mean_madds"] and "madds_bound" not in a
+        assert b["madds_bound"] >= b["mean_madds"] - 1e-12     # the 95th percentile of split means
+    mean_pick, met, _ = choose(plain, Target("madds", 0.6), full)
+    bound_pick, met_b, _ = choose(bounded, Target("madds", 0.6, confidence=0.95), full)
+    assert met and met_b and bound_pick["madds_bound"] <= 1.8 + 1e-9
+    assert bound_pick["mean_madds"] < mean_pick["mean_madds"] <= 1.8 + 1e-9   # a margin for other splits
+    with pytest.raises(ValueError, match="confidence"):
+        choose(plain, Target("madds", 0.6, confidence=0.95), full)   # a curve without bounds
 
 
 def test_tune_cli_writes_the_same_weights_with_the_chosen_point(tiny_dataset, tmp_path):
