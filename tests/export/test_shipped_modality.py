@@ -1,5 +1,5 @@
 """The shipped modality-level `dynmm-modality-tiny-synth` (experts = the shipped rgb-tiny-synth
-and esanet-tiny-synth, gate trained with them frozen): loads by name, runs `infer`, and
+and the static ESANet trained 24 epochs, gate trained with them frozen): loads by name, runs `infer`, and
 exports to one graph per expert plus the gate that verifies against PyTorch."""
 
 import json
@@ -23,16 +23,24 @@ def shipped():
     return load_model(NAME)
 
 
-def test_loads_by_name_with_the_shipped_static_networks_as_experts(shipped):
+def test_loads_by_name_with_its_static_experts(shipped):
     card = json.loads((WEIGHTS_DIR / f"{NAME}.json").read_text())
     assert shipped.kind == "shipped" and shipped.weights_sha256 == card["weights_sha256"]
     assert shipped.config.name == "dynmm-modality-tiny" and tuple(shipped.config.input_size) == SIZE
     model = shipped.model
     assert model.paths.decisions == ((True, False), (True, True))
     own = model.state_dict()
-    for k, name in enumerate(("rgb-tiny-synth", "esanet-tiny-synth")):   # experts first, frozen
-        for n, t in load_model(name).model.state_dict().items():
-            assert torch.equal(own[f"experts.{k}.{n}"], t), (name, n)
+    # expert 0 is the shipped RGB-only network as it is (frozen while the gate trained)
+    for n, t in load_model("rgb-tiny-synth").model.state_dict().items():
+        assert torch.equal(own[f"experts.0.{n}"], t), n
+    # expert 1 is the static ESANet trained 24 epochs (issue 17: the fair static baseline),
+    # made by the command the card records: an ESANet of the shipped one's shape, other weights
+    esanet = load_model("esanet-tiny-synth").model.state_dict()
+    assert {n: t.shape for n, t in esanet.items()} == {
+        n[len("experts.1."):]: t.shape for n, t in own.items() if n.startswith("experts.1.")}
+    assert any(not torch.equal(own[f"experts.1.{n}"], t) for n, t in esanet.items() if t.is_floating_point())
+    assert "edgefuse train configs/experiments/esanet-tiny-synth-24ep.yaml" in card["command"]
+    assert card["train_config"]["model"]["init_experts"][1] == "runs/esanet-tiny-synth-24ep/model.safetensors"
     assert card["eval"]["path_ratio"] is not None and len(card["eval"]["path_ratio"]) == 2
 
 
