@@ -19,7 +19,8 @@ def tune_command(
                                                         "Never the split you will report results on."),
     target: str = typer.Option(..., "--target", help="What to aim for: match:SPEC[+POINTS] (>= SPEC's mIoU on "
                                                      "the same frames at the fewest MAdds), miou:X, full:D, "
-                                                     "madds:F."),
+                                                     "madds:F, madds:F@P (the MAdds bound held on P% of "
+                                                     "200-frame splits resampled from the tuning frames)."),
     out: Path = typer.Option(..., "--out", help="The new checkpoint (.safetensors): the same weights with the "
                                                 "chosen operating point."),
     split: str = typer.Option("test", "--split", help="Split of each --data folder to tune on."),
