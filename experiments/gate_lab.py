@@ -23,17 +23,16 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from edgefuse.eval.oracle import PathScores, oracle_curve, oracle_miou_at, policy_report, score_paths
 from edgefuse.eval.tune import Target, choose, strength_curve
+from edgefuse.models.losses import gate_regression_loss
 
 
 # --- collect --------------------------------------------------------------------------------
 @torch.no_grad()
 def collect(spec: str, data: str, split: str, out: Path, max_frames: int | None = None,
             position: str = "stem") -> None:
-    from edgefuse.data.dataset import SegmentationDataset
     from edgefuse.eval.evaluate import frame_batches, load_for_eval
 
     model, dataset, costs = load_for_eval(spec, data, split)
@@ -89,17 +88,19 @@ def build(recipe: Recipe, c_in: int, num_paths: int) -> nn.Module:
     return ConvGate(c_in, num_paths, recipe.hidden)
 
 
-def targets(scores: PathScores, recipe: Recipe) -> torch.Tensor:
-    err = 1.0 - np.nan_to_num(scores.pixel_acc(), nan=1.0)
-    costs = scores.costs / scores.costs.max()
-    score = -(err + recipe.lam * costs[None, :])
-    return torch.tensor(score, dtype=torch.float32)
+def path_errors(scores: PathScores) -> torch.Tensor:
+    """F x P per-frame pixel error of every path (what `gate_target: error` learns from)."""
+    return torch.tensor(1.0 - np.nan_to_num(scores.pixel_acc(), nan=1.0), dtype=torch.float32)
 
 
 def fit_one(recipe: Recipe, feats: np.ndarray, scores: PathScores) -> nn.Module:
     torch.manual_seed(recipe.seed)
     x = torch.from_numpy(feats)
-    score = targets(scores, recipe)
+    errors = path_errors(scores)
+    madds = torch.tensor(scores.costs, dtype=torch.float32)
+    temperature = {"regress": None, "soft": recipe.temperature}.get(recipe.target, -1.0)
+    if temperature == -1.0:
+        raise SystemExit(f"unknown target {recipe.target!r}: regress or soft")
     gate = build(recipe, x.shape[1], scores.num_paths)
     opt = torch.optim.AdamW(gate.parameters(), lr=recipe.lr, weight_decay=1e-4)
     steps = recipe.epochs * math.ceil(len(x) / recipe.batch)
@@ -109,13 +110,8 @@ def fit_one(recipe: Recipe, feats: np.ndarray, scores: PathScores) -> nn.Module:
     for _ in range(recipe.epochs):
         for idx in torch.randperm(len(x), generator=gen).split(recipe.batch):
             logits = gate(x[idx].float())
-            s = score[idx]
-            if recipe.target == "regress":
-                loss = F.mse_loss(logits - logits.mean(1, keepdim=True), s - s.mean(1, keepdim=True))
-            elif recipe.target == "soft":
-                loss = -(F.softmax(s / recipe.temperature, 1) * F.log_softmax(logits, 1)).sum(1).mean()
-            else:
-                raise SystemExit(f"unknown target {recipe.target!r}: regress or soft")
+            # the trainer's own gate objective (supervised mode, models/losses.py)
+            loss = gate_regression_loss(logits, errors[idx], madds, recipe.lam, temperature)
             opt.zero_grad()
             loss.backward()
             opt.step()

@@ -163,6 +163,15 @@ def test_tune_cli_writes_the_same_weights_with_the_chosen_point(tiny_dataset, tm
     assert main(["tune", str(out), "--data", str(root), "--target", f"match:{static}", "--out",
                  str(tmp_path / "t2.safetensors"), "--json", str(js)]) == 0
     assert json.loads(js.read_text())["reference"]["spec"] == str(static)
+    # madds:F@P through the CLI: the bound is recorded in the report and the checkpoint
+    assert main(["tune", str(src), "--data", str(root), "--target", "madds:0.9@95", "--out",
+                 str(tmp_path / "t3.safetensors"), "--json", str(js)]) == 0
+    bounded = json.loads(js.read_text())
+    assert bounded["target"] == "madds:0.9@95" and bounded["madds_bound"]["confidence"] == 0.95
+    assert bounded["mean_madds"] <= bounded["madds_bound"]["madds"] + 1e-6
+    if bounded["met"]:
+        assert bounded["madds_bound"]["madds"] <= 0.9 * bounded["full_path"]["mean_madds"] * (1 + 1e-9)
+    assert load_model(tmp_path / "t3.safetensors").model.operating_point.target == "madds:0.9@95"
 
 
 def test_tune_cli_usage_errors(tiny_dataset, tmp_path, capsys):
