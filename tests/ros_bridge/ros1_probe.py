@@ -16,6 +16,7 @@ import time
 import zlib
 
 import numpy as np
+from probe_settle import settle
 
 
 def main() -> int:
@@ -29,6 +30,9 @@ def main() -> int:
     p.add_argument("--bad", action="store_true", help="malformed messages before the frames")
     p.add_argument("--float-depth", action="store_true", help="depth as 32FC1 metres")
     p.add_argument("--wait", type=float, default=2.0, help="s to keep listening after the last frame")
+    p.add_argument("--settle", type=float, default=0.0,
+                   help="then listen until a /diagnostics message arrives this many s after the "
+                   "last frame_info (probe_settle.py)")
     p.add_argument("--t0", type=int, default=1_700_000_000_123_456_789, help="first stamp, ns")
     a = p.parse_args()
 
@@ -52,11 +56,13 @@ def main() -> int:
     subscribers = [rospy.Subscriber(f"{a.node}/{name}", Image, lambda m, n=name: seen[n].append(image(m)),
                                     queue_size=100)
                    for name in ("mask", "mask_color") + (("overlay",) if a.overlay else ())]
-    rospy.Subscriber(f"{a.node}/frame_info", String, lambda m: seen["frame_info"].append(json.loads(m.data)),
+    rospy.Subscriber(f"{a.node}/frame_info", String, lambda m: seen["frame_info"].append(
+        {**json.loads(m.data), "received_ns": time.time_ns()}),
                      queue_size=100)
     rospy.Subscriber(f"{a.node}/classes", String, lambda m: seen["classes"].append(json.loads(m.data)))
     rospy.Subscriber("/diagnostics", DiagnosticArray, lambda m: seen["diagnostics"].extend(
-        {"level": int(s.level), "name": s.name, "message": s.message, "values": {kv.key: kv.value for kv in s.values}}
+        {"level": int(s.level), "name": s.name, "message": s.message, "received_ns": time.time_ns(),
+         "values": {kv.key: kv.value for kv in s.values}}
         for s in m.status if s.name.startswith(a.node.strip("/"))), queue_size=100)
     color = rospy.Publisher("/camera/color/image_raw", Image, queue_size=100)
     depth = rospy.Publisher("/camera/aligned_depth_to_color/image_raw", Image, queue_size=100)
@@ -126,6 +132,7 @@ def main() -> int:
         if period:
             time.sleep(max(0.0, start + (i + 1) * period - time.monotonic()))
     time.sleep(a.wait)
+    settle(seen, a.settle)
     rospy.signal_shutdown("probe done")
     print(json.dumps({"sent": sent, **seen}))
     return 0

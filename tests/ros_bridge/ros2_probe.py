@@ -21,6 +21,7 @@ import threading
 import time
 
 import numpy as np
+from probe_settle import settle
 
 TOPICS = {"color": "/camera/camera/color/image_raw", "depth": "/camera/camera/aligned_depth_to_color/image_raw",
           "info": "/camera/camera/color/camera_info"}
@@ -61,6 +62,9 @@ def main() -> int:
     p.add_argument("--signal", nargs=3, type=int, metavar=("PID", "SIGNAL", "MASKS"),
                    help="send SIGNAL to PID once MASKS masks arrived (frames keep coming)")
     p.add_argument("--wait", type=float, default=2.0, help="s to keep listening after the last frame")
+    p.add_argument("--settle", type=float, default=0.0,
+                   help="then listen until a /diagnostics message arrives this many s after the "
+                   "last frame_info (probe_settle.py)")
     p.add_argument("--t0", type=int, default=1_700_000_000_123_456_789, help="first stamp, ns")
     a = p.parse_args()
 
@@ -107,7 +111,8 @@ def main() -> int:
     node.create_subscription(Image, f"{a.node}/mask_color", lambda m: image(m, "mask_color"), reliable)
     if a.overlay:
         node.create_subscription(Image, f"{a.node}/overlay", lambda m: image(m, "overlay"), reliable)
-    node.create_subscription(String, f"{a.node}/frame_info", lambda m: seen["frame_info"].append(json.loads(m.data)),
+    node.create_subscription(String, f"{a.node}/frame_info", lambda m: seen["frame_info"].append(
+        {**json.loads(m.data), "received_ns": time.time_ns()}),
                              reliable)
 
     def classes_sub():
@@ -251,6 +256,7 @@ def main() -> int:
     if a.late_classes:
         classes_sub()
     time.sleep(a.wait)
+    settle(seen, a.settle)
     stop_clock.set()
     with lock:
         out = {"sent": sent, "clock_end": now_ns() if a.clock else None, **seen}

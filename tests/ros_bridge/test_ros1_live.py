@@ -114,7 +114,7 @@ def test_malformed_messages_are_survived_and_counted(ros1_env, live_node):
 
 def test_drops_are_counted_when_input_outruns_inference(ros1_env, live_node):
     seen = run_probe(ros1_env, "--node", "/edgefuse_live", "--frames", "60", "--rate", "0", "--size", "480x640",
-                     "--wait", "3")
+                     "--wait", "3", "--settle", "1")
     assert 0 < len(seen["mask"]) < 60
     dropped = sum(i["dropped"] for i in seen["frame_info"])
     assert dropped > 0

@@ -132,7 +132,7 @@ def test_drops_are_counted_when_input_outruns_inference(ros2_env, live_node):
     """Images the worker never took (the newest-only slot) and images the middleware lost
     before the node (a best-effort reader behind a fast camera) are both counted."""
     seen = run_probe(ros2_env, "--node", "/edgefuse_live", "--frames", "60", "--rate", "0", "--size", "480x640",
-                     "--wait", "3", "--t0", "1820000000000000000")
+                     "--wait", "3", "--settle", "1", "--t0", "1820000000000000000")
     assert 0 < len(seen["mask"]) < 60 and all(m["stamp"] in seen["sent"] for m in seen["mask"])
     diag = seen["diagnostics"]
     dropped = max(int(d["values"]["dropped (total)"]) for d in diag)
