@@ -34,7 +34,7 @@ def _ns(stamp):
 
 
 def test_masks_carry_input_header_and_sizes(ros1_env, live_node, bundle_dir):
-    seen = run_probe(ros1_env, "--node", "/edgefuse_live", "--frames", "12", "--rate", "10", "--size", f"{H}x{W}")
+    seen = run_probe(ros1_env, "--node", "/edgefuse_live", "--frames", "12", "--rate", "10", "--size", f"{H}x{W}", "--settle", "1")
     sent, masks = seen["sent"], seen["mask"]
     assert len(masks) >= 6, live_node.output()[-3000:]     # 10 Hz: the node keeps up (drops are counted)
     assert all(_ns(m["stamp"]) in sent for m in masks)     # the input's stamp, to the nanosecond

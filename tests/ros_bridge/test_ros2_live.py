@@ -30,7 +30,7 @@ def live_node(ros2_env, bundle_dir, tmp_path_factory):
 
 
 def test_masks_carry_input_header_and_sizes(ros2_env, live_node):
-    seen = run_probe(ros2_env, "--node", "/edgefuse_live", "--frames", "12", "--rate", "10", "--size", f"{H}x{W}")
+    seen = run_probe(ros2_env, "--node", "/edgefuse_live", "--frames", "12", "--rate", "10", "--size", f"{H}x{W}", "--settle", "1")
     sent, masks = seen["sent"], seen["mask"]
     assert len(masks) >= 6, live_node.output()[-3000:]
     assert all(m["stamp"] in sent for m in masks)            # the input's stamp, to the nanosecond
