@@ -130,7 +130,7 @@ def predict(gates: list[nn.Module], feats: np.ndarray) -> np.ndarray:
 def evaluate(scores: PathScores, logits: np.ndarray, target: Target) -> dict:
     s = replace(scores, gate_logits=logits, gate=logits.argmax(1), operating_point=None)
     full = policy_report(s, np.full(s.frames, int(np.argmax(s.costs))))
-    curve = strength_curve(s)
+    curve = strength_curve(s, confidence=target.confidence)   # madds:F@P: the bound on resampled splits
     point, met, _ = choose(curve, target, full)
     oracle = oracle_miou_at(oracle_curve(s), point["mean_madds"])
     plain = policy_report(s, s.gate)
